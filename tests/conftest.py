@@ -1,0 +1,45 @@
+"""Shared test fixtures: isolated cache, no progress bars, headless plotting, figure clean-up."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ["EEG_TOOLKIT_NO_PROGRESS"] = "1"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Point the toolkit's cache at a per-session temporary folder so tests never touch the user's cache."""
+    os.environ["EEG_TOOLKIT_HOME"] = str(tmp_path_factory.mktemp("toolkit-home"))
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    import sys
+
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The project's ``../shared`` folder (reference fixtures and real recordings)."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared is not present beside the repository")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def n170_dir(shared_dir: Path) -> Path:
+    """The real EEG-ExPy visual N170 recordings (Muse, 4 channels, 256 Hz)."""
+    return shared_dir / "data" / "eegexpy-visual-n170"

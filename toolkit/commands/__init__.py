@@ -1,0 +1,1 @@
+"""Command-line command families (one module each, registered by :mod:`toolkit.cli`)."""
