@@ -12,7 +12,7 @@ from typing import Any
 from ._version import __version__
 from .errors import ToolkitError
 
-_SUBMODULES = ("bench", "bundles", "data", "utils", "viz")
+_SUBMODULES = ("bench", "bundles", "data", "prior", "utils", "viz")
 
 __all__ = ["ToolkitError", "__version__", *_SUBMODULES]
 
