@@ -82,3 +82,17 @@ def test_console_script_and_module_entry_point():
         [sys.executable, "-m", "toolkit", "info", "--json"], capture_output=True, text=True, check=True
     ).stdout
     assert json.loads(out.strip().splitlines()[-1])["version"]
+
+
+def test_atomic_write_uses_umask_permissions(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        path = atomic_write_json(tmp_path / "perm.json", {})
+        with atomic_path(tmp_path / "permdir", is_dir=True) as tmp:
+            (tmp / "f").write_text("x")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "permdir").stat().st_mode & 0o777 == 0o755
