@@ -6,6 +6,24 @@ and ``atm-things-eeg`` (real THINGS-EEG files supplied by the user plus hub weig
 
 from __future__ import annotations
 
+from ._demo import (
+    add_bundle_component,
+    build_demo_data,
+    demo_paths,
+    load_demo_store,
+    read_bundle_manifest,
+)
 from ._registry import BUNDLES, BundleSpec, bundle_dir, bundle_status, get_bundle
 
-__all__ = ["BUNDLES", "BundleSpec", "bundle_dir", "bundle_status", "get_bundle"]
+__all__ = [
+    "BUNDLES",
+    "BundleSpec",
+    "add_bundle_component",
+    "build_demo_data",
+    "bundle_dir",
+    "bundle_status",
+    "demo_paths",
+    "get_bundle",
+    "load_demo_store",
+    "read_bundle_manifest",
+]
