@@ -402,3 +402,10 @@ def test_benchmarks_registered() -> None:
     from toolkit.bench import simulate as bench_simulate  # noqa: F401  (registers the suite)
 
     assert {"simulate.tiny", "simulate.demo"} <= set(_REGISTRY)
+
+
+def test_simulated_root_is_labelled_simulated(sim):
+    from toolkit.data import load_things_eeg
+
+    trials = load_things_eeg(sim["root"], "sub-01", "test")
+    assert trials.dataset == "simulated-things-eeg-250hz"

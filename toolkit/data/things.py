@@ -462,6 +462,11 @@ def _open_things_eeg(path: Path, subject: str, split: str, images: ImageSet | No
     n_cond, n_rep = parsed.data.shape[:2]
     _check_images(images, n_cond, str(path))
     _log_counts(str(path), split, n_cond, n_rep)
+    dataset = parsed.dataset
+    # ROOT/<preprocessed folder>/sub-XX/file: a root written by the toolkit's simulator carries simulation.json.
+    # Say so in the label, so simulated trials are never mistaken for recordings of people.
+    if len(path.parents) > 2 and (path.parents[2] / "simulation.json").is_file():
+        dataset = f"simulated-{dataset}"
     return TrialSet(
         data=parsed.data,
         ch_names=parsed.ch_names,
@@ -470,7 +475,7 @@ def _open_things_eeg(path: Path, subject: str, split: str, images: ImageSet | No
         subject=subject,
         split=split,
         images=images,
-        dataset=parsed.dataset,
+        dataset=dataset,
         ch_type="eeg",
         extra={"source": _source_info(path), **parsed.extra},
     )
@@ -529,8 +534,9 @@ def load_things_eeg(
     -------
     TrialSet
         float32 ``(n_conditions, n_repetitions, n_chans, n_times)``; ``dataset`` is ``"things-eeg-250hz"`` or
-        ``"things-eeg-100hz"``; ``times`` are those of the data (0 … 0.996 s for ATM's release, see the module
-        notes); ``extra["source"]`` records the file.
+        ``"things-eeg-100hz"`` (prefixed ``"simulated-"`` for a root written by the simulator); ``times`` are
+        those of the data (0 … 0.996 s for ATM's release, see the module notes); ``extra["source"]`` records the
+        file.
 
     Raises
     ------
