@@ -7,7 +7,8 @@ import sys
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from tqdm.auto import tqdm
+# Plain tqdm (not tqdm.auto): the notebook widget bar needs ipywidgets, which the toolkit does not require.
+from tqdm import tqdm
 
 T = TypeVar("T")
 
