@@ -12,7 +12,22 @@ from typing import Any
 from ._version import __version__
 from .errors import ToolkitError
 
-_SUBMODULES = ("bench", "bundles", "data", "prior", "utils", "viz")
+_SUBMODULES = (
+    "bench",
+    "bundles",
+    "captions",
+    "data",
+    "embeddings",
+    "encoders",
+    "explain",
+    "generation",
+    "metrics",
+    "prior",
+    "retrieval",
+    "training",
+    "utils",
+    "viz",
+)
 
 __all__ = ["ToolkitError", "__version__", *_SUBMODULES]
 

@@ -19,7 +19,7 @@ from ._version import __version__
 from .errors import ToolkitError
 
 # Command modules in the order they appear in `--help`.
-_COMMANDS = ("info", "simulate", "data", "bench", "demo")
+_COMMANDS = ("info", "simulate", "data", "embed", "train", "bench", "demo", "caption", "explain")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 from ._machine import machine_info
 
-_SUITES: tuple[str, ...] = ()
+_SUITES: tuple[str, ...] = (
+    "prior", "data", "retrieval", "app", "encoders", "simulate", "metrics", "generation", "explain",
+)
 
 
 @dataclass(frozen=True)

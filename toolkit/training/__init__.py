@@ -1,0 +1,85 @@
+"""Training: one trainer for every encoder and objective (contrastive, ATM mixes, MSE, classification, a model's own
+loss), validation-only model selection, resumable checkpoints, few-shot adaptation.
+
+An application layer in the open_clip_train sense: the core library never imports it. Names are imported on first
+use, so ``import toolkit.training`` is cheap::
+
+    from toolkit.training import TrainConfig, train
+
+    result = train(TrainConfig(data="store", subject="sub-01", image_embeds="train.safetensors",
+                               test_image_embeds="test.safetensors", out="runs/atm-s-sub-01"))
+    result.test.full(1).value   # test top-1 of the validation-selected checkpoint
+
+The command line is ``python -m toolkit train`` (flags mapped 1:1 onto :class:`TrainConfig`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    # configuration
+    "TrainConfig": "config",
+    "OBJECTIVES": "config",
+    "SETTINGS": "config",
+    "SELECTIONS": "config",
+    "VAL_UNITS": "config",
+    "RESUME_FREE_FIELDS": "config",
+    # losses
+    "Objective": "losses",
+    "clip_loss": "losses",
+    "atm_mix_loss": "losses",
+    "recon_mix_loss": "losses",
+    "mse_loss": "losses",
+    "classification_loss": "losses",
+    # data
+    "TrialSample": "data",
+    "PairedTrials": "data",
+    "EpochSampler": "data",
+    "ValidationSplit": "data",
+    "make_validation_split": "data",
+    "EmbeddingTable": "data",
+    "load_embedding_file": "data",
+    "RunData": "data",
+    "build_run_data": "data",
+    "collate_trials": "data",
+    "batch_to_dict": "data",
+    "subject_numbers": "data",
+    "UNKNOWN_SUBJECT": "data",
+    # trainer
+    "Trainer": "trainer",
+    "TrainResult": "trainer",
+    "Callback": "trainer",
+    "LoggingCallback": "trainer",
+    "WarmupCosine": "trainer",
+    "train": "trainer",
+    "train_loso": "trainer",
+    "run_epoch": "trainer",
+    "evaluate_loss": "trainer",
+    "retrieval_top1": "trainer",
+    # checkpoints
+    "save_checkpoint": "checkpoint",
+    "load_checkpoint": "checkpoint",
+    "capture_rng_state": "checkpoint",
+    "restore_rng_state": "checkpoint",
+    # adaptation
+    "AdaptConfig": "adapt",
+    "AdaptResult": "adapt",
+    "AdaptedEncoder": "adapt",
+    "ChannelAdapter": "adapt",
+    "adapt_encoder": "adapt",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562 lazy attributes: keeps `import toolkit.training` free of torch until a name is used.
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'toolkit.training' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
