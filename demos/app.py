@@ -1,7 +1,8 @@
 """The toolkit's Gradio app: ``build_app(bundle)`` returns the Blocks; nothing is built or launched at import.
 
 Run it with ``python -m toolkit demo`` (or ``make demo``), ``python -m demos.app`` from the repository root, or the
-repository-root ``app.py`` (the Hugging Face Spaces entry point). Tabs: "Trials" (the trial browser).
+repository-root ``app.py`` (the Hugging Face Spaces entry point). Tabs: "Trials" (the trial browser), "Your EEG"
+(import your own recording).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from toolkit import ToolkitError
 
 from .trials_tab import CSS as TRIALS_CSS
 from .trials_tab import TrialsTab
+from .your_eeg_tab import CSS as YOUR_EEG_CSS
+from .your_eeg_tab import YourEEGTab
 
 TITLE = "EEG visual decoding toolkit"
 
@@ -119,16 +122,23 @@ def build_app(
         images_root = images_root if images_root is not None else root
     browser = TrialBrowser(store, images_root=images_root)
     tab = TrialsTab(browser)
+    your_eeg = YourEEGTab()
     image_roots = _image_roots(browser)
     if image_roots:
         # The stimulus images live in the bundle (or the user's data folder): let Gradio serve them directly.
         gr.set_static_paths([str(p) for p in image_roots])
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
+    # Uploads and rendered files are removed from the server after an hour (checked hourly).
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         gr.Markdown(f"# {TITLE}\n\n{_HEADERS.get(bundle, f'**Bundle: `{bundle}`**')}")
-        with gr.Tabs(), gr.Tab("Trials"):
-            tab.build()
+        with gr.Tabs():
+            with gr.Tab("Trials"):
+                tab.build()
+            with gr.Tab("Your EEG"):
+                your_eeg.build()
     app.toolkit_bundle = bundle
     app.toolkit_image_roots = image_roots
+    app.toolkit_allowed_paths = [*image_roots, *your_eeg.allowed_paths]  # the example recording's folder
+    app.toolkit_max_file_size = your_eeg.max_file_bytes  # uploads larger than this are refused by Gradio
     return app
 
 
@@ -196,9 +206,10 @@ def launch(
         ssr_mode=False,
         prevent_thread_lock=not block,
         quiet=quiet,
-        allowed_paths=[str(p) for p in getattr(app, "toolkit_image_roots", [])],
+        allowed_paths=[str(p) for p in getattr(app, "toolkit_allowed_paths", getattr(app, "toolkit_image_roots", []))],
+        max_file_size=getattr(app, "toolkit_max_file_size", None),
         theme=gr.themes.Default(primary_hue="blue"),
-        css=TRIALS_CSS,
+        css=TRIALS_CSS + "\n" + YOUR_EEG_CSS,
     )
     return url
 

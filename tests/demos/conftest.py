@@ -1,4 +1,5 @@
-"""A small real store (two subjects, train and test, with stimulus images) for the app tests."""
+"""Fixtures of the app tests: a small real store (two subjects, train and test, with stimulus images), the app served
+on a free local port, and Debian's Chromium driven by Playwright."""
 
 from __future__ import annotations
 
@@ -38,3 +39,53 @@ def trials_tab(small_store):
 
     store, root = small_store
     return TrialsTab(TrialBrowser(store, images_root=root))
+
+
+def free_port() -> int:
+    """A TCP port that is free on 127.0.0.1 right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served_app(small_store):
+    """The app on a free local port, served from a background thread for the module's tests."""
+    from demos.app import build_app, launch
+
+    store, root = small_store
+    app = build_app("demo", store=store, images_root=root)
+    url = launch(app, port=free_port(), block=False, quiet=True)
+    yield url
+    app.close()
+
+
+@pytest.fixture
+def chromium():
+    """A headless Debian Chromium (Playwright with ``executable_path``; nothing downloaded), closed afterwards."""
+    import os
+    import shutil
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(path):
+        pytest.skip("Chromium is not installed (make browser)")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=path,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()

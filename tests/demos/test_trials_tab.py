@@ -95,26 +95,6 @@ def test_atm_bundle_without_data_is_one_clear_error(monkeypatch):
         open_bundle("nope")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def served_app(small_store):
-    """The app on a free local port, served from a background thread for the module's tests."""
-    from demos.app import build_app, launch
-
-    store, root = small_store
-    app = build_app("demo", store=store, images_root=root)
-    url = launch(app, port=_free_port(), block=False, quiet=True)
-    yield url
-    app.close()
-
-
 def test_end_to_end_through_gradio_client(served_app):
     from gradio_client import Client
 
@@ -162,7 +142,7 @@ def test_page_renders_in_headless_chromium(served_app):
             page = browser.new_page(viewport={"width": 1280, "height": 1100})
             external = []
             page.on("request", lambda req: external.append(req.url) if "127.0.0.1" not in req.url else None)
-            page.goto(served_app, wait_until="networkidle")
+            page.goto(served_app, wait_until="load")  # not "networkidle": gr.State keeps a heartbeat open
             page.wait_for_selector(".js-plotly-plot .scatterlayer .trace", timeout=20_000)
             assert page.locator(".js-plotly-plot .scatterlayer .trace").count() == 17 + 1
             assert page.get_by_text("average of 5 repetitions").count() >= 1
