@@ -22,6 +22,7 @@ _SUBMODULES = (
     "explain",
     "generation",
     "metrics",
+    "pipeline",
     "prior",
     "retrieval",
     "training",

@@ -19,7 +19,9 @@ from ._version import __version__
 from .errors import ToolkitError
 
 # Command modules in the order they appear in `--help`.
-_COMMANDS = ("info", "simulate", "data", "embed", "train", "bench", "demo", "caption", "explain")
+_COMMANDS = (
+    "info", "simulate", "data", "embed", "train", "evaluate", "reconstruct", "bench", "demo", "caption", "explain",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from ._machine import machine_info
 
 _SUITES: tuple[str, ...] = (
-    "prior", "data", "retrieval", "app", "encoders", "simulate", "metrics", "generation", "explain",
+    "prior", "data", "retrieval", "app", "encoders", "simulate", "metrics", "generation", "explain", "bundle",
+    "explain_validation", "demo_models",
 )
 
 

@@ -13,15 +13,19 @@ from ._demo import (
     load_demo_store,
     read_bundle_manifest,
 )
+from ._demo_models import DemoModelSettings, build_demo_bundle, demo_models_current
 from ._registry import BUNDLES, BundleSpec, bundle_dir, bundle_status, get_bundle
 
 __all__ = [
     "BUNDLES",
     "BundleSpec",
+    "DemoModelSettings",
     "add_bundle_component",
+    "build_demo_bundle",
     "build_demo_data",
     "bundle_dir",
     "bundle_status",
+    "demo_models_current",
     "demo_paths",
     "get_bundle",
     "load_demo_store",

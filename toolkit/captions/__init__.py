@@ -34,6 +34,7 @@ _LAZY = {
     "CaptionLoopOutput": "loop",
     "format_prompts": "loop",
     "check_projector_fits": "loop",
+    "DemoCaptioner": "demo",
 }
 
 __all__ = list(_LAZY)

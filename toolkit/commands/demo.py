@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="no",
         help="ask Gradio for a public gradio.live link (contacts Gradio's servers; default no)",
     )
-    parser.add_argument("--build-only", action="store_true", help="build the bundle's data and exit")
+    parser.add_argument("--build-only", action="store_true", help="build the bundle (data and models) and exit")
     add_json_flag(parser)
     parser.set_defaults(func=run)
 
@@ -76,9 +76,10 @@ def run(args: argparse.Namespace) -> dict:
     get_bundle(args.bundle)
     result: dict = {"bundle": args.bundle}
     if args.bundle == "demo":
-        from ..bundles import build_demo_data
+        from ..bundles import build_demo_bundle
 
-        result["bundle_dir"] = str(build_demo_data())
+        # Data and models (encoders, prior, decoder, captioner): minutes on the first run, cached afterwards.
+        result["bundle_dir"] = str(build_demo_bundle())
     if args.build_only:
         return result
     app_module = load_app_module("app")

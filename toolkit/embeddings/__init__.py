@@ -38,11 +38,14 @@ from .cache import (
     save_embeddings,
 )
 from .clip import ClipEmbedder, file_checksum
+from .demo import DemoEmbedder, DemoVisionConfig
 
 __all__ = [
     "DEFAULT_PROMPT",
     "CachedEmbeddings",
     "ClipEmbedder",
+    "DemoEmbedder",
+    "DemoVisionConfig",
     "Embedder",
     "ImageInput",
     "check_embeddings",

@@ -30,7 +30,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ToolkitError
-from ._layers import FoldedHead, Projector, TSConv, check_tsconv_geometry, sinusoidal_encoding, tsconv_positions
+from ._layers import (
+    FoldedHead,
+    Projector,
+    TSConv,
+    check_tsconv_geometry,
+    pad_output_rows,
+    sinusoidal_encoding,
+    tsconv_positions,
+)
 from .base import (
     EEGEncoder,
     EncoderConfig,
@@ -293,10 +301,15 @@ class _FusedAttentionLayer(nn.Module):
         self.scale = 1.0 / math.sqrt(layer.head_dim)
         self.register_buffer("qkv_weight", torch.cat([layer.query.weight, layer.key.weight, layer.value.weight]))
         self.register_buffer("qkv_bias", torch.cat([layer.query.bias, layer.key.bias, layer.value.bias]))
-        for name in ("out", "ffn1", "ffn2", "norm1", "norm2"):
+        for name in ("ffn1", "norm1", "norm2"):
             module = getattr(layer, name)
             self.register_buffer(f"{name}_weight", module.weight.detach().clone())
             self.register_buffer(f"{name}_bias", module.bias.detach().clone())
+        for name in ("out", "ffn2"):  # outputs d_model wide: padded for a faster GEMM, sliced back as a view
+            weight, bias = pad_output_rows(getattr(layer, name).weight.detach(), getattr(layer, name).bias.detach())
+            self.register_buffer(f"{name}_weight", weight)
+            self.register_buffer(f"{name}_bias", bias)
+        self.width = layer.norm1.normalized_shape[0]
         self.eps1, self.eps2 = layer.norm1.eps, layer.norm2.eps
 
     def forward(self, x: torch.Tensor, n_queries: int) -> torch.Tensor:
@@ -307,11 +320,10 @@ class _FusedAttentionLayer(nn.Module):
         q = qkv[0, :, :, :n_queries]
         attn = F.scaled_dot_product_attention(q, qkv[1], qkv[2], scale=self.scale)
         attn = attn.transpose(1, 2).reshape(batch, n_queries, -1)
-        y = F.linear(attn, self.out_weight, self.out_bias)
-        y += x[:, :n_queries]
+        y = F.linear(attn, self.out_weight, self.out_bias)[..., :width] + x[:, :n_queries]
         y = F.layer_norm(y, (width,), self.norm1_weight, self.norm1_bias, self.eps1)
-        z = F.linear(F.gelu(F.linear(y, self.ffn1_weight, self.ffn1_bias)), self.ffn2_weight, self.ffn2_bias)
-        z += y
+        z = F.gelu(F.linear(y, self.ffn1_weight, self.ffn1_bias))
+        z = F.linear(z, self.ffn2_weight, self.ffn2_bias)[..., :width] + y
         return F.layer_norm(z, (width,), self.norm2_weight, self.norm2_bias, self.eps2)
 
 
@@ -321,6 +333,9 @@ class FusedATMS(FusedEncoder):
     Folds: positional encoding into the value-embedding bias; q/k/v into one matrix; the last layer computes
     only the tokens the slice keeps; the final LayerNorm's affine, the box average, the temporal convolution,
     both BatchNorms, the 1x1 convolution and the projector's first Linear into the :class:`FoldedHead` matrices.
+    Products that output ``d_model`` features are zero-padded to a multiple of 16 columns (faster GEMM, see
+    :func:`~toolkit.encoders._layers.pad_output_rows`); the channel tokens are written in place behind the
+    subject token instead of being concatenated.
     """
 
     def __init__(self, encoder: ATMSEncoder) -> None:
@@ -329,7 +344,7 @@ class FusedATMS(FusedEncoder):
         bias = encoder.value_embedding.bias.detach()[None, :]
         if encoder.positional_encoding is not None:
             bias = bias + encoder.positional_encoding
-        self.register_buffer("value_weight", encoder.value_embedding.weight.detach().clone())
+        self.register_buffer("value_weight", pad_output_rows(encoder.value_embedding.weight.detach())[0])
         self.register_buffer("token_bias", bias.expand(cfg.n_chans, -1).clone())  # (n_chans, d_model)
         self.register_buffer("subject_table", encoder.subject_embedding.weight.detach().clone())
         self.register_buffer("shared_token", encoder.shared_token.detach().clone())
@@ -340,10 +355,11 @@ class FusedATMS(FusedEncoder):
     def run(self, eeg: torch.Tensor, subject_ids: torch.Tensor | None) -> torch.Tensor:
         cfg = self.config
         batch = eeg.shape[0]
-        x = F.linear(eeg, self.value_weight)
-        x += self.token_bias
-        tokens = _subject_tokens(self.subject_table, self.shared_token, subject_ids, cfg.subject_fallback, batch)
-        x = torch.cat([tokens, x], dim=1)
+        width = self.token_bias.shape[-1]
+        # Token 0 is the subject token; the channel tokens are written straight into rows 1.. (no concatenation).
+        x = eeg.new_empty(batch, cfg.n_chans + 1, width)
+        x[:, :1] = _subject_tokens(self.subject_table, self.shared_token, subject_ids, cfg.subject_fallback, batch)
+        torch.add(F.linear(eeg, self.value_weight)[..., :width], self.token_bias, out=x[:, 1:])
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             x = layer(x, cfg.n_tokens_kept if i == last else x.shape[1])

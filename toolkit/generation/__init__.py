@@ -44,6 +44,7 @@ _LAZY = {
     "BrainVisGenerator": "brainvis",
     "BrainVisOutput": "brainvis",
     "SD15": "brainvis",
+    "DemoDecoder": "demo",
 }
 
 __all__ = list(_LAZY)

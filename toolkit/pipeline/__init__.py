@@ -1,0 +1,39 @@
+"""Pipelines: wire the components of a bundle together; one call per task.
+
+::
+
+    from toolkit.pipeline import load_pipeline
+
+    pipe = load_pipeline("demo")                       # builds the demo bundle (data + models) on first use
+    trials = pipe.trials("sub-01", "test", average=True)
+    out = pipe.retrieve(trials.data[:, 0], "sub-01", k=5)
+    rec = pipe.reconstruct(trials.data[:4, 0], "sub-01", seed=0)
+    pipe.evaluate("sub-01", encoder="nice").full(1).value
+
+Names are imported on first use, so ``import toolkit.pipeline`` pulls in neither torch nor diffusers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "DecodingPipeline": "decoding",
+    "ReconstructionOutput": "decoding",
+    "RetrievalOutput": "decoding",
+    "load_pipeline": "decoding",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562 lazy attributes: keeps `import toolkit.pipeline` cheap.
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'toolkit.pipeline' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
