@@ -29,7 +29,7 @@ lint: env
 	$(VENV)/bin/ruff check .
 
 test: env browser lint
-	$(PY) -m pytest -q -n 2 --dist loadgroup
+	$(PY) -m pytest -q -n 2 --dist loadgroup --run-slow
 
 bench: env
 	$(PY) -m toolkit bench --json
