@@ -17,8 +17,7 @@ Decoding is deterministic (greedy by default, beam search on request). Names are
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 _LAZY = {
     "PixelProjector": "projector",
@@ -40,12 +39,5 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    # PEP 562 lazy attributes: keeps `import toolkit.captions` free of torch and transformers.
-    if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module 'toolkit.captions' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+# PEP 562 lazy attributes: keeps `import toolkit.captions` free of torch and transformers.
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -16,7 +16,6 @@ parameters.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,12 +25,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._version import __version__
+from .. import _pretrained
+from .._pretrained import CONFIG_NAME, WEIGHTS_NAME
 from ..errors import ToolkitError
-from ..utils import atomic_path, require
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 _CLASS_NAME = "PixelProjector"
 
 
@@ -210,30 +207,7 @@ class PixelProjector(nn.Module):
         source : str
             Where ``state`` came from (a file name), used in error messages.
         """
-        expected = {name: tuple(p.shape) for name, p in self.state_dict().items()}
-        found = {name: tuple(v.shape) for name, v in state.items()}
-        problems = []
-        wrong = [n for n in expected if n in found and expected[n] != found[n]]
-        if wrong:
-            problems.append(
-                "wrong shapes: " + "; ".join(f"{n} expected {list(expected[n])} found {list(found[n])}" for n in wrong)
-            )
-        missing = [n for n in expected if n not in found]
-        if missing:
-            problems.append("missing: " + ", ".join(f"{n} {list(expected[n])}" for n in missing))
-        unexpected = sorted(set(found) - set(expected))
-        if unexpected:
-            problems.append(f"unexpected: {', '.join(unexpected[:5])}{' ...' if len(unexpected) > 5 else ''}")
-        if problems:
-            raise ToolkitError(
-                f"The weights in {source} do not fit this PixelProjector ({self._describe()}): "
-                + "; ".join(problems)
-                + ". Build the projector with the configuration the weights were trained with."
-            )
-        not_float = [n for n, v in state.items() if not v.is_floating_point()]
-        if not_float:
-            raise ToolkitError(f"The weights in {source} hold non-floating-point tensors: {', '.join(not_float)}.")
-        self.load_state_dict(dict(state), strict=True)
+        _pretrained.load_checked_state_dict(self, state, source=source, what=f"{_CLASS_NAME} ({self._describe()})")
 
     def _describe(self) -> str:
         cfg = self.config
@@ -253,13 +227,13 @@ class PixelProjector(nn.Module):
         Path
             The folder written.
         """
-        safetensors_torch = require("safetensors.torch", extra="generate", purpose="saving the projector")
-        config = {"_class_name": _CLASS_NAME, "_toolkit_version": __version__, **self.config.to_dict()}
-        state = {name: t.detach().to("cpu").contiguous() for name, t in self.state_dict().items()}
-        with atomic_path(directory, is_dir=True) as tmp:
-            (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-            safetensors_torch.save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
-        return Path(directory)
+        return _pretrained.save_component(
+            directory,
+            config=self.config.to_dict(),
+            state_dict=self.state_dict(),
+            class_name=_CLASS_NAME,
+            what="the projector",
+        )
 
     @classmethod
     def from_pretrained(
@@ -291,15 +265,17 @@ class PixelProjector(nn.Module):
         PixelProjector
             The projector, in evaluation mode, on the CPU in float32.
         """
-        config_path, weights_path = _resolve_files(pretrained, subfolder, revision, cache_dir, local_files_only)
-        try:
-            data = json.loads(config_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ToolkitError(f"Could not read the projector configuration {config_path}: {err}.") from err
-        if isinstance(data, dict) and data.get("_class_name", _CLASS_NAME) != _CLASS_NAME:
-            raise ToolkitError(
-                f"{config_path} describes a {data['_class_name']!r}, not a {_CLASS_NAME}; point at a projector folder."
-            )
+        folder = _pretrained.resolve_pretrained(
+            pretrained,
+            subfolder=subfolder,
+            revision=revision,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            what="the projector",
+            save_hint="PixelProjector.save_pretrained",
+        )
+        config_path, weights_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
+        data = _pretrained.read_component_config(config_path, class_name=_CLASS_NAME, what="projector")
         model = cls(PixelProjectorConfig.from_dict(data, source=str(config_path)))
         model.load_weights(weights_path)
         return model.eval()
@@ -349,7 +325,7 @@ def projector_loss(
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a state dict from a ``.safetensors`` file or a PyTorch file, without executing code from it.
+    """Read a projector state dict from a ``.safetensors`` file or a PyTorch file, without executing code from it.
 
     Parameters
     ----------
@@ -362,62 +338,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     dict of str to torch.Tensor
         The tensors, on the CPU.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ToolkitError(f"The projector weights file {path} does not exist.")
-    if path.suffix == ".safetensors":
-        safetensors_torch = require("safetensors.torch", extra="generate", purpose="loading the projector")
-        try:
-            return safetensors_torch.load_file(str(path), device="cpu")
-        except Exception as err:  # safetensors raises its own error types for damaged headers
-            raise ToolkitError(f"Could not read the safetensors file {path}: {err}.") from err
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle errors of many kinds; weights_only refuses anything but tensors and containers
-        raise ToolkitError(
-            f"Could not read {path} as a weights-only PyTorch state dict ({err}); save the projector's "
-            "state_dict(), preferably with save_pretrained (safetensors)."
-        ) from err
-    if not isinstance(state, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
-    ):
-        raise ToolkitError(f"{path} does not hold a state dict (a mapping of names to tensors).")
-    return dict(state)
-
-
-def _resolve_files(
-    pretrained: Any,
-    subfolder: str | None,
-    revision: str | None,
-    cache_dir: str | os.PathLike | None,
-    local_files_only: bool,
-) -> tuple[Path, Path]:
-    """``config.json`` and ``model.safetensors`` of a projector folder or Hub repository."""
-    from ..generation._components import check_source, hub_file, is_local
-
-    source = check_source(pretrained, what="the projector", revision=revision)
-    if is_local(source):
-        folder = Path(source) / subfolder if subfolder else Path(source)
-        paths = folder / CONFIG_NAME, folder / WEIGHTS_NAME
-        for p in paths:
-            if not p.is_file():
-                raise ToolkitError(
-                    f"The projector folder {folder} has no {p.name}; write it with PixelProjector.save_pretrained."
-                )
-        return paths
-    config_path, weights_path = (
-        hub_file(
-            source,
-            name,
-            subfolder=subfolder,
-            revision=revision,
-            local_files_only=local_files_only,
-            cache_dir=cache_dir,
-            what="the projector",
-        )
-        for name in (CONFIG_NAME, WEIGHTS_NAME)
-    )
-    return config_path, weights_path
+    return _pretrained.read_state_dict(path, what="projector")
 
 
 __all__ = [

@@ -14,8 +14,7 @@ captum is imported inside the functions (extra ``explain``); importing this pack
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 _LAZY = {
     # targets
@@ -76,12 +75,5 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    # PEP 562: sub-modules load on first use (they import torch; captum only inside functions).
-    if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module 'toolkit.explain' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+# PEP 562: sub-modules load on first use (they import torch; captum only inside functions).
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

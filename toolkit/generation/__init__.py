@@ -16,8 +16,7 @@ Hub ids or local folders (float16 on CUDA, float32 on the CPU). Names are import
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 _LAZY = {
     "EmbedsToImagePipeline": "ip_adapter",
@@ -50,12 +49,5 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    # PEP 562 lazy attributes: keeps `import toolkit.generation` free of torch, diffusers and transformers.
-    if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module 'toolkit.generation' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+# PEP 562 lazy attributes: keeps `import toolkit.generation` free of torch, diffusers and transformers.
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -21,19 +21,17 @@ import contextlib
 import json
 import logging
 import os
-import re
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from .._pretrained import check_source, hub_file, is_local  # the shared folder / Hub id resolution, re-exported
 from ..errors import ToolkitError
 from ..utils import require
 
 logger = logging.getLogger(__name__)
 
-# owner/name as the Hugging Face Hub spells repository ids.
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _MAX_LISTED = 5
 # Loggers whose warnings concern what the toolkit does on purpose: no image encoder (the embeddings are precomputed)
 # and ``.to(dtype)`` of modules that have no float32-only parts ("should be kept in float32: []").
@@ -170,46 +168,6 @@ def resolve_dtype(dtype: Any, device: Any) -> Any:
     return dtype
 
 
-def is_local(source: str | os.PathLike) -> bool:
-    """Whether ``source`` names an existing local folder (otherwise it must be a Hub id)."""
-    return Path(source).expanduser().is_dir()
-
-
-def check_source(source: Any, *, what: str, revision: str | None) -> str:
-    """Check that ``source`` is an existing folder or a Hub id ``owner/name``; return it as a string.
-
-    Parameters
-    ----------
-    source : str | os.PathLike
-        Folder or Hub repository id.
-    what : str
-        What is loaded (named in messages), e.g. ``"the SDXL pipeline"``.
-    revision : str | None
-        Hub revision; refused for local folders (a folder has no revisions).
-
-    Returns
-    -------
-    str
-        ``source`` as a string (a folder with ``~`` expanded).
-    """
-    if not isinstance(source, (str, os.PathLike)):
-        raise ToolkitError(f"{what} must be a folder or a Hub id 'owner/name', got {type(source).__name__}.")
-    path = Path(source).expanduser()
-    if path.is_dir():
-        if revision is not None:
-            raise ToolkitError(
-                f"revision={revision!r} only applies to Hub ids, but {path} ({what}) is a local folder."
-            )
-        return str(path)
-    text = str(source)
-    if path.exists() or not _HUB_ID.match(text) or ".." in text:
-        raise ToolkitError(
-            f"{text!r} ({what}) is neither an existing folder nor a Hugging Face Hub id ('owner/name'); check the "
-            "path."
-        )
-    return text
-
-
 def resolve_variant(variant: str | None, source: str, dtype: Any) -> str | None:
     """The weight-file variant to read: ``"auto"`` is ``"fp16"`` for a Hub id loaded in float16, else ``None``."""
     import torch
@@ -219,40 +177,6 @@ def resolve_variant(variant: str | None, source: str, dtype: Any) -> str | None:
     if variant is not None and not isinstance(variant, str):
         raise ToolkitError(f"variant must be a string such as 'fp16', 'auto' or None, got {variant!r}.")
     return variant
-
-
-def hub_file(
-    repo_id: str,
-    filename: str,
-    *,
-    subfolder: str | None,
-    revision: str | None,
-    local_files_only: bool,
-    cache_dir: str | os.PathLike | None,
-    what: str,
-) -> Path:
-    """Download (or find in the cache) one file of a Hub repository; a :class:`~toolkit.ToolkitError` on failure."""
-    hub = require("huggingface_hub", extra="generate", purpose=f"loading {what} from the Hugging Face Hub")
-    try:
-        return Path(
-            hub.hf_hub_download(
-                repo_id,
-                filename,
-                subfolder=subfolder or None,
-                revision=revision,
-                cache_dir=None if cache_dir is None else str(cache_dir),
-                local_files_only=local_files_only,
-            )
-        )
-    except Exception as err:  # huggingface_hub raises many error types (HTTP, offline, missing entry, revision)
-        where = f"{repo_id}/{subfolder}/{filename}" if subfolder else f"{repo_id}/{filename}"
-        hint = (
-            "it is not in the local Hugging Face cache and local_files_only=True; download it once with network "
-            "access (or point at a local folder)"
-            if local_files_only
-            else "check the id, the revision and the network, or point at a local folder"
-        )
-        raise ToolkitError(f"Could not get {where} ({what}): {type(err).__name__}: {err}; {hint}.") from err
 
 
 def read_model_index(

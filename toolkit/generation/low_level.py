@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,17 +22,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._version import __version__
-from ..encoders.base import check_encoder_input, check_state_dict
+from .. import _pretrained
+from .._pretrained import CONFIG_NAME, WEIGHTS_NAME
+from ..encoders.base import check_encoder_input
 from ..errors import ToolkitError
-from ..utils import atomic_path, progress
+from ..utils import progress
 from . import _checks
 from ._components import (
     DIFFUSERS_NOISE,
     check_source,
     diffusers_module,
-    hub_file,
-    is_local,
     load_model_component,
     progress_off,
     quiet_loggers,
@@ -49,8 +47,6 @@ from .ip_adapter import (
 SDXL_BASE = "stabilityai/stable-diffusion-xl-base-1.0"
 """Hub id of SDXL-base 1.0, whose VAE (``vae`` subfolder) gives ATM's low-level targets."""
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 _CLASS_NAME = "LowLevelEncoder"
 
 
@@ -224,17 +220,13 @@ class LowLevelEncoder(nn.Module):
         Path
             The folder written.
         """
-        from safetensors.torch import save_file
-
-        target = Path(directory)
-        if target.exists() and not target.is_dir():
-            raise ToolkitError(f"save_pretrained needs a directory but {target} is a file; pick another path.")
-        config = {"_class_name": _CLASS_NAME, "_toolkit_version": __version__, **self.config.to_dict()}
-        state = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict().items()}
-        with atomic_path(target, is_dir=True) as tmp:
-            save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
-            (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        return target
+        return _pretrained.save_component(
+            directory,
+            config=self.config.to_dict(),
+            state_dict=self.state_dict(),
+            class_name=_CLASS_NAME,
+            what="the low-level encoder",
+        )
 
     @classmethod
     def from_pretrained(
@@ -263,43 +255,19 @@ class LowLevelEncoder(nn.Module):
         LowLevelEncoder
             The encoder in evaluation mode, on the CPU in float32.
         """
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        source = check_source(pretrained, what="the low-level encoder", revision=revision)
-        if is_local(source):
-            config_path, weights_path = Path(source) / CONFIG_NAME, Path(source) / WEIGHTS_NAME
-            for path in (config_path, weights_path):
-                if not path.is_file():
-                    raise ToolkitError(
-                        f"{path} is missing; point at a folder written by LowLevelEncoder.save_pretrained."
-                    )
-        else:
-            config_path, weights_path = (
-                hub_file(
-                    source,
-                    name,
-                    subfolder=None,
-                    revision=revision,
-                    local_files_only=local_files_only,
-                    cache_dir=cache_dir,
-                    what="the low-level encoder",
-                )
-                for name in (CONFIG_NAME, WEIGHTS_NAME)
-            )
-        try:
-            data = json.loads(config_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ToolkitError(f"Could not read {config_path}: {err}.") from err
-        if isinstance(data, dict) and data.get("_class_name", _CLASS_NAME) != _CLASS_NAME:
-            raise ToolkitError(f"{config_path} describes a {data['_class_name']!r}, not a {_CLASS_NAME}.")
+        folder = _pretrained.resolve_pretrained(
+            pretrained,
+            revision=revision,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            what="the low-level encoder",
+            save_hint="LowLevelEncoder.save_pretrained",
+        )
+        config_path, weights_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
+        data = _pretrained.read_component_config(config_path, class_name=_CLASS_NAME, what="low-level encoder")
         model = cls(LowLevelEncoderConfig.from_dict(data, source=str(config_path)))
-        try:
-            state = load_file(str(weights_path))
-        except (OSError, SafetensorError) as err:
-            raise ToolkitError(f"{weights_path} is not a readable safetensors file ({err}).") from err
-        check_state_dict(model, state, source=str(weights_path), what=model._describe())
-        model.load_state_dict(state)
+        state = _pretrained.read_state_dict(weights_path, what="low-level encoder")
+        _pretrained.load_checked_state_dict(model, state, source=str(weights_path), what=model._describe())
         return model.eval()
 
 

@@ -22,8 +22,7 @@ Examples
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 _LAZY = {
     # image
@@ -68,12 +67,5 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    # PEP 562 lazy attributes: keeps `import toolkit.metrics` free of torch, torchvision and NLTK.
-    if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module 'toolkit.metrics' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+# PEP 562 lazy attributes: keeps `import toolkit.metrics` free of torch, torchvision and NLTK.
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -12,8 +12,7 @@ Names are imported on first use, so ``import toolkit.prior`` pulls in neither to
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 _LAZY = {
     "DiffusionPriorUNet": "unet",
@@ -30,12 +29,5 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    # PEP 562 lazy attributes: keeps `import toolkit.prior` free of torch and diffusers.
-    if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module 'toolkit.prior' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+# PEP 562 lazy attributes: keeps `import toolkit.prior` free of torch and diffusers.
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

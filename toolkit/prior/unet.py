@@ -14,9 +14,7 @@ Parameter names follow the reference implementation, so its checkpoints load wit
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,16 +23,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._version import __version__
+from .. import _pretrained
+from .._pretrained import CONFIG_NAME, WEIGHTS_NAME
 from ..errors import ToolkitError
-from ..utils import atomic_path, require
+from ..utils import require
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 _CLASS_NAME = "DiffusionPriorUNet"
 _ACTIVATIONS = ("silu", "swish", "gelu", "relu", "mish")
-# owner/name as the Hugging Face Hub spells repository ids.
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass(frozen=True)
@@ -361,34 +356,7 @@ class DiffusionPriorUNet(nn.Module):
         source : str
             Where ``state`` came from (a file name), used in error messages.
         """
-        expected = {name: tuple(p.shape) for name, p in self.state_dict().items()}
-        found = {name: tuple(v.shape) for name, v in state.items()}
-        problems = []
-        missing = sorted(set(expected) - set(found))
-        unexpected = sorted(set(found) - set(expected))
-        wrong = [n for n in expected if n in found and expected[n] != found[n]]
-        if wrong:
-            problems.append(
-                "wrong shapes: "
-                + "; ".join(f"{n} expected {list(expected[n])} found {list(found[n])}" for n in wrong[:5])
-                + (f" (and {len(wrong) - 5} more)" if len(wrong) > 5 else "")
-            )
-        if missing:
-            problems.append(f"{len(missing)} missing ({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})")
-        if unexpected:
-            problems.append(
-                f"{len(unexpected)} unexpected ({', '.join(unexpected[:5])}{', ...' if len(unexpected) > 5 else ''})"
-            )
-        if problems:
-            raise ToolkitError(
-                f"The weights in {source} do not fit this DiffusionPriorUNet ({self._describe()}): "
-                + "; ".join(problems)
-                + ". Build the prior with the configuration the weights were trained with."
-            )
-        bad_dtype = [n for n, v in state.items() if not v.is_floating_point()]
-        if bad_dtype:
-            raise ToolkitError(f"The weights in {source} hold non-floating-point tensors: {', '.join(bad_dtype[:5])}.")
-        self.load_state_dict(dict(state), strict=True)
+        _pretrained.load_checked_state_dict(self, state, source=source, what=f"{_CLASS_NAME} ({self._describe()})")
 
     def _describe(self) -> str:
         cfg = self.config
@@ -411,17 +379,19 @@ class DiffusionPriorUNet(nn.Module):
         Path
             The folder written.
         """
-        with atomic_path(directory, is_dir=True) as tmp:
-            self._write_pretrained(tmp)
-        return Path(directory)
+        return _pretrained.save_component(directory, **self._component())
 
     def _write_pretrained(self, folder: Path) -> None:
-        safetensors_torch = require("safetensors.torch", extra="generate", purpose="saving the prior")
-        config = {"_class_name": _CLASS_NAME, "_toolkit_version": __version__, **self.config.to_dict()}
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        state = {name: t.detach().to("cpu").contiguous() for name, t in self.state_dict().items()}
-        safetensors_torch.save_file(state, str(folder / WEIGHTS_NAME), metadata={"format": "pt"})
+        # For a folder already being written atomically (the prior inside a pipeline bundle).
+        _pretrained.write_component(folder, **self._component())
+
+    def _component(self) -> dict[str, Any]:
+        return {
+            "config": self.config.to_dict(),
+            "state_dict": self.state_dict(),
+            "class_name": _CLASS_NAME,
+            "what": "the prior",
+        }
 
     @classmethod
     def from_pretrained(
@@ -443,7 +413,7 @@ class DiffusionPriorUNet(nn.Module):
         subfolder : str | None
             Folder inside ``pretrained`` holding the files (e.g. ``"prior"`` inside a bundle).
         revision : str | None
-            Hub revision (branch, tag or commit); ignored for local folders.
+            Hub revision (branch, tag or commit); Hub ids only (refused for local folders).
         cache_dir : str | os.PathLike | None
             Hub cache folder; ``None`` uses huggingface_hub's default.
         local_files_only : bool
@@ -454,15 +424,17 @@ class DiffusionPriorUNet(nn.Module):
         DiffusionPriorUNet
             The prior, in evaluation mode, on the CPU in float32.
         """
-        config_path, weights_path = _resolve_files(pretrained, subfolder, revision, cache_dir, local_files_only)
-        try:
-            data = json.loads(Path(config_path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ToolkitError(f"Could not read the prior configuration {config_path}: {err}.") from err
-        if isinstance(data, dict) and data.get("_class_name", _CLASS_NAME) != _CLASS_NAME:
-            raise ToolkitError(
-                f"{config_path} describes a {data['_class_name']!r}, not a {_CLASS_NAME}; point at a prior folder."
-            )
+        folder = _pretrained.resolve_pretrained(
+            pretrained,
+            subfolder=subfolder,
+            revision=revision,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            what="the prior",
+            save_hint="DiffusionPriorUNet.save_pretrained",
+        )
+        config_path, weights_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
+        data = _pretrained.read_component_config(config_path, class_name=_CLASS_NAME, what="prior")
         model = cls(PriorUNetConfig.from_dict(data, source=str(config_path)))
         model.load_weights(weights_path)
         return model.eval()
@@ -474,7 +446,7 @@ def _activation(name: str) -> nn.Module:
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a state dict from a ``.safetensors`` file or a PyTorch file, without executing code from it.
+    """Read a prior state dict from a ``.safetensors`` file or a PyTorch file, without executing code from it.
 
     Parameters
     ----------
@@ -487,76 +459,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     dict of str to torch.Tensor
         The tensors, on the CPU.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ToolkitError(f"The prior weights file {path} does not exist.")
-    if path.suffix == ".safetensors":
-        safetensors_torch = require("safetensors.torch", extra="generate", purpose="loading the prior")
-        try:
-            return safetensors_torch.load_file(str(path), device="cpu")
-        except Exception as err:  # safetensors raises its own error types for corrupt headers
-            raise ToolkitError(f"Could not read the safetensors file {path}: {err}.") from err
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle errors of many kinds; weights_only refuses anything but tensors and containers
-        raise ToolkitError(
-            f"Could not read {path} as a weights-only PyTorch state dict ({err}); save the prior's state_dict(), "
-            "preferably as .safetensors."
-        ) from err
-    if not isinstance(state, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
-    ):
-        raise ToolkitError(f"{path} does not hold a state dict (a mapping of names to tensors).")
-    return dict(state)
-
-
-def _resolve_files(
-    pretrained: str | os.PathLike,
-    subfolder: str | None,
-    revision: str | None,
-    cache_dir: str | os.PathLike | None,
-    local_files_only: bool,
-) -> tuple[Path, Path]:
-    local = Path(pretrained)
-    if subfolder:
-        local = local / subfolder
-    if local.is_dir():
-        config_path, weights_path = local / CONFIG_NAME, local / WEIGHTS_NAME
-        for p in (config_path, weights_path):
-            if not p.is_file():
-                raise ToolkitError(
-                    f"The prior folder {local} has no {p.name}; write it with DiffusionPriorUNet.save_pretrained."
-                )
-        return config_path, weights_path
-    name = str(pretrained)
-    if not _HUB_ID.match(name) or Path(name).exists():
-        raise ToolkitError(
-            f"{name!r} is neither a folder with {CONFIG_NAME} and {WEIGHTS_NAME} nor a Hugging Face Hub id "
-            "('owner/name')."
-        )
-    hub = require("huggingface_hub", extra="generate", purpose="loading a prior from the Hugging Face Hub")
-    files = []
-    for filename in (CONFIG_NAME, WEIGHTS_NAME):
-        try:
-            files.append(
-                Path(
-                    hub.hf_hub_download(
-                        name,
-                        filename,
-                        subfolder=subfolder,
-                        revision=revision,
-                        cache_dir=None if cache_dir is None else str(cache_dir),
-                        local_files_only=local_files_only,
-                    )
-                )
-            )
-        except Exception as err:  # huggingface_hub raises many error types (HTTP, offline, missing entry)
-            where = f"{name}/{subfolder}" if subfolder else name
-            raise ToolkitError(
-                f"Could not get {filename} of the prior {where!r} from the Hugging Face Hub "
-                f"({type(err).__name__}: {err}); check the id, the revision and the network or the cache."
-            ) from err
-    return files[0], files[1]
+    return _pretrained.read_state_dict(path, what="prior")
 
 
 __all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "DiffusionPriorUNet", "PriorUNetConfig", "read_state_dict"]

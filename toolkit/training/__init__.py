@@ -15,8 +15,7 @@ The command line is ``python -m toolkit train`` (flags mapped 1:1 onto :class:`T
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 _LAZY = {
     # configuration
@@ -74,12 +73,5 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    # PEP 562 lazy attributes: keeps `import toolkit.training` free of torch until a name is used.
-    if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module 'toolkit.training' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+# PEP 562 lazy attributes: keeps `import toolkit.training` free of torch until a name is used.
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -232,8 +232,7 @@ class AdaptedEncoder(nn.Module):
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike) -> AdaptedEncoder:
         """Load what :meth:`save_pretrained` wrote (in eval mode)."""
-        from safetensors.torch import load_file
-
+        from .._pretrained import load_checked_state_dict, read_state_dict
         from ..encoders import EEGEncoder
 
         directory = Path(directory)
@@ -247,13 +246,14 @@ class AdaptedEncoder(nn.Module):
         encoder = EEGEncoder.from_pretrained(directory / ENCODER_SUBDIR)
         adapter = None
         if meta.get("adapter") == "channel":
-            weight = load_file(str(directory / ADAPTER_FILE))["weight"]
-            if tuple(weight.shape) != (encoder.config.n_chans, encoder.config.n_chans):
-                raise ToolkitError(f"'{directory / ADAPTER_FILE}' does not fit the encoder's {encoder.config.n_chans} "
-                                   "channels; the folder is damaged.")
+            path = directory / ADAPTER_FILE
             adapter = ChannelAdapter(encoder.config.n_chans)
-            with torch.no_grad():
-                adapter.weight.copy_(weight)
+            load_checked_state_dict(
+                adapter,
+                read_state_dict(path, what="channel adapter"),
+                source=str(path),
+                what=f"channel adapter of the encoder's {encoder.config.n_chans} channels",
+            )
         return cls(encoder, adapter).eval()
 
 
