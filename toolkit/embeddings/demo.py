@@ -1,8 +1,8 @@
 """The demo bundle's offline image and text embedder for simulated stimuli (no downloaded weights).
 
 The ``demo`` bundle cannot fetch OpenCLIP, so it trains its own small vision models on the simulated training images
-on first use (:func:`toolkit.bundles._demo_vision.train_demo_vision`, about half a minute on a CPU). They share one
-embedding space:
+on first use (:func:`toolkit.bundles._demo_vision.train_demo_vision`, about a minute on one CPU core). They share
+one embedding space:
 
 - :class:`DemoEmbedder` — the encoder of a small convolutional autoencoder (images → ``image_embeds``) and a
   compositional text embedder (``"This picture is red_striped_circle"`` → ``text_embeds``); it implements the
@@ -70,7 +70,7 @@ class DemoVisionConfig:
         The values of each attribute in :data:`ATTRIBUTES` order (``{"colour": ("red", ...), "texture": (...),
         "shape": (...)}``): lower-case words, unique across attributes.
     image_size : int
-        Side in pixels of the encoder's input (stimuli are resized to it); a power of two from 16 to 256.
+        Side in pixels of the encoder's input (stimuli are resized to it); a power of two from 16 to 512.
     decoder_size : int
         Side in pixels of the decoder's output, a power of two from 8 to ``image_size``.
     embed_dim : int
@@ -85,7 +85,7 @@ class DemoVisionConfig:
     """
 
     vocabulary: dict[str, tuple[str, ...]]
-    image_size: int = 64
+    image_size: int = 128
     decoder_size: int = 32
     embed_dim: int = 96
     width: int = 16
@@ -226,9 +226,12 @@ def conv_channels(width: int, size: int) -> list[int]:
 
 
 def build_encoder(config: DemoVisionConfig) -> torch.nn.Module:
-    """The image encoder: strided convolutions down to 4 × 4, then a linear layer to ``embed_dim`` (unnormalised).
+    """The image encoder: a 4 × 4 patch stem, strided convolutions down to 4 × 4, a linear layer to ``embed_dim``.
 
-    GroupNorm rather than BatchNorm, so an embedding never depends on the other images of its batch.
+    The stem reads non-overlapping 4 × 4 patches at full resolution, so the fine textures of 128 px stimuli reach
+    the network at the cost of a 32 × 32 layer (an overlapping 8 × 8 stem learnt the textures more slowly).
+    GroupNorm rather than BatchNorm, so an embedding never depends on the other images of its batch. The output is
+    unnormalised; :func:`scale_embeddings` turns it into raw embeddings.
 
     Parameters
     ----------
@@ -243,7 +246,6 @@ def build_encoder(config: DemoVisionConfig) -> torch.nn.Module:
     from torch import nn
 
     channels = conv_channels(config.width, config.image_size // 2)
-    # Stem: non-overlapping 4 x 4 patches at full resolution (fine textures survive, at the cost of one layer).
     layers: list[nn.Module] = [
         nn.Conv2d(3, channels[0], 4, stride=4),
         nn.GroupNorm(min(8, channels[0]), channels[0]),

@@ -234,6 +234,7 @@ class FoldedHead(nn.Module):
         Per-feature shift applied to the input before TSConv, or ``None``.
     """
 
+    @torch.no_grad()  # snapshots of the weights, never part of an autograd graph
     def __init__(
         self,
         tsconv: TSConv,

@@ -295,6 +295,7 @@ class ATMSEncoder(EEGEncoder):
 class _FusedAttentionLayer(nn.Module):
     """Eval-mode :class:`ChannelAttentionLayer` with q/k/v fused into one matrix."""
 
+    @torch.no_grad()  # snapshots of the weights, never part of an autograd graph
     def __init__(self, layer: ChannelAttentionLayer) -> None:
         super().__init__()
         self.n_heads, self.head_dim = layer.n_heads, layer.head_dim
@@ -338,6 +339,7 @@ class FusedATMS(FusedEncoder):
     subject token instead of being concatenated.
     """
 
+    @torch.no_grad()  # snapshots of the weights, never part of an autograd graph
     def __init__(self, encoder: ATMSEncoder) -> None:
         super().__init__(encoder.config, encoder.name)
         cfg = encoder.config

@@ -85,6 +85,7 @@ class NICEEncoder(EEGEncoder):
 class FusedNICE(FusedEncoder):
     """Inference-only NICE: TSConv and projector folded into :class:`FoldedHead` matrices."""
 
+    @torch.no_grad()  # snapshots of the weights, never part of an autograd graph
     def __init__(self, encoder: NICEEncoder) -> None:
         super().__init__(encoder.config, encoder.name)
         self.head = FoldedHead(encoder.tsconv, encoder.projector)
