@@ -1,8 +1,9 @@
 """The toolkit's Gradio app: ``build_app(bundle)`` returns the Blocks; nothing is built or launched at import.
 
 Run it with ``python -m toolkit demo`` (or ``make demo``), ``python -m demos.app`` from the repository root, or the
-repository-root ``app.py`` (the Hugging Face Spaces entry point). Tabs: "Trials" (the trial browser), "Your EEG"
-(import your own recording).
+repository-root ``app.py`` (the Hugging Face Spaces entry point). Tabs: "Trials" (the trial browser), "Retrieval",
+"Reconstruct & caption" and "Saliency" (the decoding pipeline, loaded once and shared by the three), "Your EEG" (import
+your own recording).
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from typing import Any
 
 from toolkit import ToolkitError
 
+from .reconstruct_tab import CSS as RECONSTRUCT_CSS
+from .reconstruct_tab import ReconstructTab
+from .retrieval_tab import RetrievalTab
+from .saliency_tab import SaliencyTab
 from .trials_tab import CSS as TRIALS_CSS
 from .trials_tab import TrialsTab
 from .your_eeg_tab import CSS as YOUR_EEG_CSS
@@ -95,6 +100,7 @@ def build_app(
     *,
     store: Any | None = None,
     images_root: str | os.PathLike | None = None,
+    pipeline: Any | None = None,
 ) -> Any:
     """Build the app's :class:`gradio.Blocks` (not launched).
 
@@ -106,6 +112,11 @@ def build_app(
         An opened store to browse instead of the bundle's (tests pass a small one).
     images_root : str | os.PathLike | None
         Folder holding ``training_images/`` and ``test_images/``, passed to ``store.load``.
+    pipeline : toolkit.pipeline.DecodingPipeline | None
+        The decoding pipeline behind the Retrieval, Reconstruct & caption and Saliency tabs (tests pass the tiny
+        bundle's). ``None`` with no ``store``: the bundle's pipeline is opened once (its models are not built here;
+        when they are missing the header says so and those tabs say how to build them). When ``store`` is not given
+        the Trials tab browses the pipeline's store.
 
     Returns
     -------
@@ -117,29 +128,62 @@ def build_app(
     gr = _gr()
     from toolkit.viz import TrialBrowser
 
-    if store is None:
+    pipeline_problem = None
+    if pipeline is None and store is None:
         store, root = open_bundle(bundle)
         images_root = images_root if images_root is not None else root
+        pipeline, pipeline_problem = _open_pipeline(bundle)
+    elif store is None:
+        store, images_root = pipeline.store, (images_root if images_root is not None else pipeline.images_root)
     browser = TrialBrowser(store, images_root=images_root)
     tab = TrialsTab(browser)
-    your_eeg = YourEEGTab()
     image_roots = _image_roots(browser)
+    your_eeg = YourEEGTab()
+    decoding = (
+        [("Retrieval", RetrievalTab(pipeline)), ("Reconstruct & caption", ReconstructTab(pipeline)),
+         ("Saliency", SaliencyTab(pipeline))]
+        if pipeline is not None
+        else []
+    )
+    if pipeline is not None:
+        image_roots = sorted({*image_roots, Path(pipeline.images_root).resolve()})
     if image_roots:
         # The stimulus images live in the bundle (or the user's data folder): let Gradio serve them directly.
         gr.set_static_paths([str(p) for p in image_roots])
     # Uploads and rendered files are removed from the server after an hour (checked hourly).
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as app:
-        gr.Markdown(f"# {TITLE}\n\n{_HEADERS.get(bundle, f'**Bundle: `{bundle}`**')}")
+        header = _HEADERS.get(bundle, f"**Bundle: `{bundle}`**")
+        if pipeline_problem is not None:
+            header += f"\n\n> **The decoding tabs are off:** {pipeline_problem}"
+        gr.Markdown(f"# {TITLE}\n\n{header}")
         with gr.Tabs():
             with gr.Tab("Trials"):
                 tab.build()
+            for name, decoding_tab in decoding:
+                with gr.Tab(name):
+                    decoding_tab.build()
+            if pipeline is None:
+                for name in ("Retrieval", "Reconstruct & caption", "Saliency"):
+                    with gr.Tab(name):
+                        gr.Markdown(pipeline_problem or "This app was started without a decoding pipeline.")
             with gr.Tab("Your EEG"):
                 your_eeg.build()
     app.toolkit_bundle = bundle
+    app.toolkit_pipeline = pipeline
     app.toolkit_image_roots = image_roots
     app.toolkit_allowed_paths = [*image_roots, *your_eeg.allowed_paths]  # the example recording's folder
     app.toolkit_max_file_size = your_eeg.max_file_bytes  # uploads larger than this are refused by Gradio
     return app
+
+
+def _open_pipeline(bundle: str) -> tuple[Any, str | None]:
+    """``(pipeline, None)``, or ``(None, why not)`` when the bundle's models are not built (never built here)."""
+    from toolkit.pipeline import load_pipeline
+
+    try:
+        return load_pipeline(bundle, build=False), None
+    except ToolkitError as err:
+        return None, str(err)
 
 
 def _image_roots(browser: Any) -> list[Path]:
@@ -209,7 +253,7 @@ def launch(
         allowed_paths=[str(p) for p in getattr(app, "toolkit_allowed_paths", getattr(app, "toolkit_image_roots", []))],
         max_file_size=getattr(app, "toolkit_max_file_size", None),
         theme=gr.themes.Default(primary_hue="blue"),
-        css=TRIALS_CSS + "\n" + YOUR_EEG_CSS,
+        css="\n".join([TRIALS_CSS, YOUR_EEG_CSS, RECONSTRUCT_CSS]),
     )
     return url
 

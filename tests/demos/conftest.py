@@ -89,3 +89,27 @@ def chromium():
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tmp_path_factory):
+    """The tiny demo bundle's :class:`~toolkit.pipeline.DecodingPipeline` (built once per session, shared with the
+    pipeline tests' builder)."""
+    from tests.pipeline._tiny import build_tiny, use_tiny
+    from toolkit.pipeline import load_pipeline
+
+    home, _ = build_tiny(tmp_path_factory)
+    with pytest.MonkeyPatch.context() as mp:
+        use_tiny(mp, home)
+        return load_pipeline("demo", build=False)
+
+
+@pytest.fixture(scope="session")
+def decoding_app(tiny_pipeline):
+    """``(url, app)``: the whole app (every tab) on the tiny bundle, served once for the session's decoding tests."""
+    from demos.app import build_app, launch
+
+    app = build_app("demo", pipeline=tiny_pipeline)
+    url = launch(app, port=free_port(), block=False, quiet=True)
+    yield url, app
+    app.close()

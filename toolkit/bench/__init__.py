@@ -18,7 +18,7 @@ from ._machine import machine_info
 
 _SUITES: tuple[str, ...] = (
     "prior", "data", "retrieval", "app", "encoders", "simulate", "metrics", "generation", "explain", "bundle",
-    "explain_validation", "demo_models",
+    "explain_validation", "demo_models", "app_requests",
 )
 
 

@@ -1,0 +1,175 @@
+"""The "Reconstruct & caption" tab: EEG → diffusion prior → image and caption, beside the stimulus and two controls.
+
+The controls use the same seeds: the prior conditioned on the EEG of *another* trial (shuffled) and the prior with no
+EEG at all (prior only); a reconstruction is only informative where it beats both. The handler
+(:meth:`ReconstructTab.reconstruct`, API ``/reconstruct``) is one call of
+:meth:`toolkit.pipeline.DecodingPipeline.reconstruct`, the captioner on the same image embeddings and
+PixCorr / SSIM against the stimulus (:mod:`toolkit.metrics`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from toolkit import ToolkitError
+
+from .retrieval_tab import AVERAGE, _integer, _number, check_encoder, pick_trial, picker, select_subject
+from .trials_tab import _error, _gr
+
+#: Validated ranges of the generation controls (the demo prior is small: 100 steps is already slow on a CPU).
+SEED_RANGE = (0, 2**31 - 1)
+STEPS_RANGE = (1, 100)
+GUIDANCE_RANGE = (0.0, 20.0)
+DEFAULTS = {"seed": 0, "steps": 20, "guidance": 5.0}
+IMAGE_SIZE = 256
+
+# The stimuli (128 px in the demo bundle) fill their boxes like the 256 px reconstructions beside them.
+CSS = "#reconstruct-stimulus img {width: 100%; height: 100%; object-fit: contain;}"
+
+
+class ReconstructTab:
+    """Handlers and layout of the "Reconstruct & caption" tab.
+
+    Parameters
+    ----------
+    pipeline : toolkit.pipeline.DecodingPipeline
+        The app's pipeline (shared with the other decoding tabs).
+    """
+
+    def __init__(self, pipeline: Any) -> None:
+        self.pipeline = pipeline
+
+    def reconstruct(
+        self,
+        subject: str,
+        condition: int,
+        repetition: int,
+        encoder: str,
+        seed: int,
+        steps: int,
+        guidance: float,
+    ) -> tuple:
+        """Reconstruct and caption one test trial (API ``/reconstruct``).
+
+        Parameters
+        ----------
+        subject : str
+            Subject label.
+        condition : int
+            Test trial (image condition), 0-based.
+        repetition : int
+            Repetition, 0-based, or ``-1`` for the average of all repetitions.
+        encoder : str
+            One of the bundle's encoders.
+        seed : int
+            Seed of the prior's noise (the controls reuse it), 0 to 2**31 - 1.
+        steps : int
+            Denoising steps of the prior, 1 to 100.
+        guidance : float
+            Classifier-free guidance scale of the prior, 0 to 20 (1 = none).
+
+        Returns
+        -------
+        tuple
+            ``(stimulus path, reconstruction, shuffled control, prior-only control, captions Markdown, metrics
+            Markdown)``; the three images are PIL images.
+        """
+        try:
+            return self._reconstruct(subject, condition, repetition, encoder, seed, steps, guidance)
+        except ToolkitError as err:
+            raise _error(err) from None
+
+    def _reconstruct(self, subject, condition, repetition, encoder, seed, steps, guidance) -> tuple:
+        from toolkit.metrics import pixcorr, ssim
+
+        trials, eeg, condition, repetition = pick_trial(self.pipeline, subject, condition, repetition)
+        encoder = check_encoder(self.pipeline, encoder)
+        seed = _integer(seed, "seed", *SEED_RANGE)
+        steps = _integer(steps, "steps", *STEPS_RANGE)
+        guidance = _number(guidance, "guidance", *GUIDANCE_RANGE)
+        out = self.pipeline.reconstruct(
+            eeg, subject, encoder=encoder, seed=seed, num_inference_steps=steps, guidance_scale=guidance,
+            size=IMAGE_SIZE,
+        )
+        # Captions of the same image embeddings the images were decoded from (one captioner call for all three).
+        import numpy as np
+
+        embeds = np.concatenate([out.image_embeds, out.shuffled_embeds, out.prior_only_embeds])
+        captions = self.pipeline.vision.captioner(embeds)
+        stimulus = trials.images.image_path(condition)
+        images = [out.images[0], out.shuffled_images[0], out.prior_only_images[0]]
+        names = ["EEG reconstruction", "shuffled EEG (control)", "prior only (control)"]
+        pix = pixcorr(images, [str(stimulus)] * 3, per_pair=True)
+        sim = ssim(images, [str(stimulus)] * 3, per_pair=True)
+        truth = trials.images.concept_of(condition)
+        what = "average of all repetitions" if repetition == AVERAGE else f"repetition {repetition + 1}"
+        caption_md = "\n".join(
+            [
+                f"**Stimulus:** *{truth}* ({subject}, test trial {condition}, {what}; encoder {encoder}, seed {seed}, "
+                f"{steps} steps, guidance {guidance:g})",
+                "",
+                *(f"- **{name}:** {text}" for name, text in zip(names, captions, strict=True)),
+            ]
+        )
+        metrics_md = "\n".join(
+            [
+                "| Image | PixCorr ↑ | SSIM ↑ |",
+                "|---|---|---|",
+                *(f"| {name} | {p:.3f} | {s:.3f} |" for name, p, s in zip(names, pix, sim, strict=True)),
+                "",
+                "One trial is noisy: compare against the controls, and see the notebooks for test-set averages.",
+            ]
+        )
+        return str(stimulus), *images, caption_md, metrics_md
+
+    def select_subject(self, subject: str) -> tuple:
+        """Refresh the trial and repetition choices for ``subject`` (API ``/reconstruct_subject``)."""
+        return select_subject(self.pipeline, subject)
+
+    def build(self) -> dict:
+        """Create the tab's components in the current Blocks/Tab context and wire the events.
+
+        Returns
+        -------
+        dict
+            The components by name.
+        """
+        gr = _gr()
+        gr.Markdown(
+            "EEG → encoder embedding → diffusion prior → image embedding → decoder. The two controls use the same "
+            "seed: the prior conditioned on another trial's EEG, and the prior without EEG."
+        )
+        with gr.Row():
+            subject, condition, repetition = picker(self.pipeline)
+            encoder = gr.Dropdown(
+                self.pipeline.encoders, value=self.pipeline.encoders[0], label="Encoder", allow_custom_value=True
+            )
+        with gr.Row():
+            seed = gr.Number(DEFAULTS["seed"], label="Seed", precision=0, minimum=SEED_RANGE[0], maximum=SEED_RANGE[1])
+            steps = gr.Slider(*STEPS_RANGE, value=DEFAULTS["steps"], step=1, label="Prior steps")
+            guidance = gr.Slider(*GUIDANCE_RANGE, value=DEFAULTS["guidance"], step=0.5, label="Guidance scale")
+        run = gr.Button("Reconstruct", variant="primary")
+        with gr.Row(equal_height=True):
+            kwargs = {"interactive": False, "height": 260}
+            stimulus = gr.Image(type="filepath", label="Stimulus", elem_id="reconstruct-stimulus", **kwargs)
+            recon = gr.Image(type="pil", label="EEG reconstruction", **kwargs)
+            shuffled = gr.Image(type="pil", label="Shuffled EEG (control)", **kwargs)
+            prior_only = gr.Image(type="pil", label="Prior only (control)", **kwargs)
+        with gr.Row(equal_height=False):
+            captions = gr.Markdown()
+            metrics = gr.Markdown()
+        subject.input(
+            self.select_subject, inputs=[subject], outputs=[condition, repetition], api_name="reconstruct_subject"
+        )
+        run.click(
+            self.reconstruct,
+            inputs=[subject, condition, repetition, encoder, seed, steps, guidance],
+            outputs=[stimulus, recon, shuffled, prior_only, captions, metrics],
+            api_name="reconstruct",
+            concurrency_limit=2,
+        )
+        return {
+            "subject": subject, "condition": condition, "repetition": repetition, "encoder": encoder, "seed": seed,
+            "steps": steps, "guidance": guidance, "run": run, "stimulus": stimulus, "recon": recon,
+            "shuffled": shuffled, "prior_only": prior_only, "captions": captions, "metrics": metrics,
+        }
