@@ -267,6 +267,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--share", action="store_true", help="create a public gradio.live link")
     args = parser.parse_args(argv)
     try:
+        if args.bundle == "demo":
+            # A Space starts here (app.py): build the whole demo bundle (data and models) before serving.
+            from toolkit.bundles import build_demo_bundle
+
+            build_demo_bundle()
         app = build_app(args.bundle)
         launch(app, host=args.host, port=args.port, share=args.share)
     except ToolkitError as err:
