@@ -145,7 +145,7 @@ app_module = load_app_module("app")
 app = app_module.build_app("demo")
 url = app_module.launch(app, port=int(sys.argv[1]), block=False, quiet=True)
 built = app.toolkit_pipeline is not None
-print(f"{time.perf_counter() - start:.3f} {int(built)}", flush=True)
+print(f"COLD_START {time.perf_counter() - start:.3f} {int(built)}", flush=True)
 app.close()
 """
 
@@ -168,9 +168,11 @@ def cold_start() -> dict:
         [sys.executable, "-c", _COLD_START, str(port)], capture_output=True, text=True, timeout=300, check=False
     )
     total_s = time.perf_counter() - start
-    if proc.returncode != 0 or not proc.stdout.strip():
+    # Gradio prints its own lines (e.g. when the server closes), so read only the line the script tagged.
+    tagged = [line.split() for line in proc.stdout.splitlines() if line.startswith("COLD_START ")]
+    if proc.returncode != 0 or not tagged:
         raise ToolkitError(f"The app did not start: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
-    app_s, built = proc.stdout.split()[-2:]
+    _, app_s, built = tagged[-1]
     return {
         "start_s": round(float(app_s), 2),
         "process_s": round(total_s, 2),  # with interpreter start-up and shutdown

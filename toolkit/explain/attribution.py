@@ -125,7 +125,8 @@ def _as_eeg(eeg: Any, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
             x = eeg.detach().to(device=device, dtype=dtype).clone()
     else:
         try:
-            x = torch.as_tensor(np.asarray(eeg, dtype=np.float32)).to(device=device, dtype=dtype)
+            # np.array copies: memory-mapped trials are read-only, and torch cannot wrap read-only arrays.
+            x = torch.from_numpy(np.array(eeg, dtype=np.float32)).to(device=device, dtype=dtype)
         except (TypeError, ValueError) as err:
             raise ToolkitError(
                 f"eeg could not be read as a float array ({err}); pass (batch, n_chans, n_times)."
