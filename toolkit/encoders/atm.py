@@ -225,8 +225,51 @@ class ChannelAttentionLayer(nn.Module):
         return self.norm2(x + y)
 
 
+class ChannelAttentionFrontEnd:
+    """ATM's channel-attention front end, shared by ATM-S and ATM-E (one implementation, same parameter names).
+
+    A mixin for :class:`~toolkit.encoders.base.EEGEncoder` subclasses whose config carries the ATM attention fields
+    (``n_times``, ``width``, ``positional_encoding``, ``n_chans``, ``n_subjects``, ``n_heads``, ``d_ff``,
+    ``n_layers``, ``dropout``, ``subject_fallback``, ``n_tokens_kept``).
+    """
+
+    def _build_front_end(self) -> None:
+        cfg = self.config
+        d = cfg.width
+        self.value_embedding = nn.Linear(cfg.n_times, d)
+        if cfg.positional_encoding == "sinusoidal":
+            # Recomputed, not stored in checkpoints.
+            self.register_buffer("positional_encoding", sinusoidal_encoding(cfg.n_chans, d), persistent=False)
+        else:
+            self.positional_encoding = None
+        self.subject_embedding = nn.Embedding(cfg.n_subjects, d)
+        self.shared_token = nn.Parameter(torch.randn(1, d))
+        self.embed_dropout = nn.Dropout(cfg.dropout)
+        self.layers = nn.ModuleList(
+            ChannelAttentionLayer(d, cfg.n_heads, cfg.d_ff, cfg.dropout) for _ in range(cfg.n_layers)
+        )
+        self.norm = nn.LayerNorm(d)
+
+    def subject_tokens(self, subject_ids: torch.Tensor | None, batch: int) -> torch.Tensor:
+        """The ``(batch, 1, d_model)`` subject tokens for ``subject_ids`` (see ``subject_fallback``)."""
+        return _subject_tokens(
+            self.subject_embedding.weight, self.shared_token, subject_ids, self.config.subject_fallback, batch
+        )
+
+    def front_end(self, eeg: torch.Tensor, subject_ids: torch.Tensor | None) -> torch.Tensor:
+        """Validated EEG ``(batch, n_chans, n_times)`` to the kept tokens ``(batch, n_tokens_kept, d_model)``."""
+        x = self.value_embedding(eeg)
+        if self.positional_encoding is not None:
+            x = x + self.positional_encoding
+        x = torch.cat([self.subject_tokens(subject_ids, eeg.shape[0]), x], dim=1)
+        x = self.embed_dropout(x)
+        for layer in self.layers:
+            x = layer(x)
+        return self.norm(x)[:, : self.config.n_tokens_kept]
+
+
 @register_encoder("atm-s")
-class ATMSEncoder(EEGEncoder):
+class ATMSEncoder(ChannelAttentionFrontEnd, EEGEncoder):
     """ATM-S EEG encoder: ``forward(eeg, subject_ids=None) -> eeg_embeds`` ``(batch, embed_dim)``, not normalised.
 
     Parameters
@@ -247,19 +290,7 @@ class ATMSEncoder(EEGEncoder):
         super().__init__(config)
         cfg = self.config
         d = cfg.width
-        self.value_embedding = nn.Linear(cfg.n_times, d)
-        if cfg.positional_encoding == "sinusoidal":
-            # Recomputed, not stored in checkpoints.
-            self.register_buffer("positional_encoding", sinusoidal_encoding(cfg.n_chans, d), persistent=False)
-        else:
-            self.positional_encoding = None
-        self.subject_embedding = nn.Embedding(cfg.n_subjects, d)
-        self.shared_token = nn.Parameter(torch.randn(1, d))
-        self.embed_dropout = nn.Dropout(cfg.dropout)
-        self.layers = nn.ModuleList(
-            ChannelAttentionLayer(d, cfg.n_heads, cfg.d_ff, cfg.dropout) for _ in range(cfg.n_layers)
-        )
-        self.norm = nn.LayerNorm(d)
+        self._build_front_end()
         self.tsconv = TSConv(
             cfg.n_tokens_kept,
             d,
@@ -271,22 +302,8 @@ class ATMSEncoder(EEGEncoder):
         )
         self.projector = Projector(self.tsconv.out_features, cfg.embed_dim, cfg.proj_dropout)
 
-    def subject_tokens(self, subject_ids: torch.Tensor | None, batch: int) -> torch.Tensor:
-        """The ``(batch, 1, d_model)`` subject tokens for ``subject_ids`` (see ``subject_fallback``)."""
-        return _subject_tokens(
-            self.subject_embedding.weight, self.shared_token, subject_ids, self.config.subject_fallback, batch
-        )
-
     def _forward(self, eeg: torch.Tensor, subject_ids: torch.Tensor | None) -> torch.Tensor:
-        x = self.value_embedding(eeg)
-        if self.positional_encoding is not None:
-            x = x + self.positional_encoding
-        x = torch.cat([self.subject_tokens(subject_ids, eeg.shape[0]), x], dim=1)
-        x = self.embed_dropout(x)
-        for layer in self.layers:
-            x = layer(x)
-        x = self.norm(x)[:, : self.config.n_tokens_kept]
-        return self.projector(self.tsconv(x))
+        return self.projector(self.tsconv(self.front_end(eeg, subject_ids)))
 
     def _build_fused(self) -> FusedATMS:
         return FusedATMS(self)

@@ -22,17 +22,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from ..errors import ToolkitError
-from ._layers import Projector, sinusoidal_encoding, tsconv_positions
+from ._layers import Projector, tsconv_positions
 from .atm import (
     POSITIONAL_ENCODINGS,
     SUBJECT_FALLBACKS,
     TOKEN_SLICES,
     ATMSConfig,
-    ChannelAttentionLayer,
-    _subject_tokens,
+    ChannelAttentionFrontEnd,
 )
 from .base import (
     EEGEncoder,
@@ -143,7 +141,7 @@ class ATMEConfig(EEGNetFields, EncoderConfig):
 
 
 @register_encoder("atm-e")
-class ATMEEncoder(EEGEncoder):
+class ATMEEncoder(ChannelAttentionFrontEnd, EEGEncoder):
     """ATM-E EEG encoder: ``forward(eeg, subject_ids=None) -> eeg_embeds`` ``(batch, embed_dim)``, not normalised.
 
     Parameters
@@ -165,19 +163,7 @@ class ATMEEncoder(EEGEncoder):
         super().__init__(config)
         cfg = self.config
         d = cfg.width
-        # Front end: the layers ATMSEncoder builds, under the same names.
-        self.value_embedding = nn.Linear(cfg.n_times, d)
-        if cfg.positional_encoding == "sinusoidal":
-            self.register_buffer("positional_encoding", sinusoidal_encoding(cfg.n_chans, d), persistent=False)
-        else:
-            self.positional_encoding = None
-        self.subject_embedding = nn.Embedding(cfg.n_subjects, d)
-        self.shared_token = nn.Parameter(torch.randn(1, d))
-        self.embed_dropout = nn.Dropout(cfg.dropout)
-        self.layers = nn.ModuleList(
-            ChannelAttentionLayer(d, cfg.n_heads, cfg.d_ff, cfg.dropout) for _ in range(cfg.n_layers)
-        )
-        self.norm = nn.LayerNorm(d)
+        self._build_front_end()  # ATM-S's front end, under the same parameter names
         # Temporal-spatial module: braindecode's EEGNet over (tokens kept) x (token width).
         self.eegnet = build_braindecode_model(
             "EEGNet",
@@ -188,23 +174,6 @@ class ATMEEncoder(EEGEncoder):
             **cfg.eegnet_kwargs(),
         )
         self.projector = Projector(cfg.eegnet_outputs, cfg.embed_dim, cfg.proj_dropout)
-
-    def subject_tokens(self, subject_ids: torch.Tensor | None, batch: int) -> torch.Tensor:
-        """The ``(batch, 1, d_model)`` subject tokens for ``subject_ids`` (see ``subject_fallback``)."""
-        return _subject_tokens(
-            self.subject_embedding.weight, self.shared_token, subject_ids, self.config.subject_fallback, batch
-        )
-
-    def front_end(self, eeg: torch.Tensor, subject_ids: torch.Tensor | None) -> torch.Tensor:
-        """The attention front end: validated EEG ``(batch, n_chans, n_times)`` to ``(batch, n_tokens_kept, d)``."""
-        x = self.value_embedding(eeg)
-        if self.positional_encoding is not None:
-            x = x + self.positional_encoding
-        x = torch.cat([self.subject_tokens(subject_ids, eeg.shape[0]), x], dim=1)
-        x = self.embed_dropout(x)
-        for layer in self.layers:
-            x = layer(x)
-        return self.norm(x)[:, : self.config.n_tokens_kept]
 
     def _forward(self, eeg: torch.Tensor, subject_ids: torch.Tensor | None) -> torch.Tensor:
         return self.projector(self.eegnet(self.front_end(eeg, subject_ids)))
