@@ -277,7 +277,9 @@ def _train_models(path: Path, settings: DemoModelSettings, *, progress_bar: bool
             bar.update(1)
             # 2. embeddings
             t = time.perf_counter()
-            files = _export_embeddings(path, data, vision.embedder, tmp / "embeddings", subjects[0])
+            files = _export_embeddings(
+                path / data["store"], path / data["images_root"], vision.embedder, tmp / "embeddings", subjects[0]
+            )
             seconds["embeddings"] = time.perf_counter() - t
             bar.update(1)
             # 3. encoders
@@ -336,13 +338,12 @@ def _train_models(path: Path, settings: DemoModelSettings, *, progress_bar: bool
     logger.info("Trained the demo bundle's models in %.1f s.", time.perf_counter() - start)
 
 
-def _export_embeddings(path: Path, data: dict, embedder: Any, out: Path, subject: str) -> dict[str, str]:
+def _export_embeddings(store_path: Path, images_root: Path, embedder: Any, out: Path, subject: str) -> dict[str, str]:
     """Embed the training and test images (normalised and raw) and the training concepts; write them to ``out``."""
     from ..data.store import open_store
     from ..embeddings import embed_concepts, embed_image_set, save_embeddings
 
-    store = open_store(path / data["store"])
-    images_root = path / data["images_root"]
+    store = open_store(store_path)
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
     identity = embedder.identity
