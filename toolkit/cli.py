@@ -21,6 +21,7 @@ from .errors import ToolkitError
 # Command modules in the order they appear in `--help`.
 _COMMANDS = (
     "info", "simulate", "data", "embed", "train", "evaluate", "reconstruct", "bench", "demo", "caption", "explain",
+    "bundle",
 )
 
 

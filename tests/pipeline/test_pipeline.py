@@ -57,6 +57,10 @@ def test_reconstruct_returns_images_controls_and_embeddings(tiny_pipe):
     rec = tiny_pipe.reconstruct(trials.data[:3, 0], "sub-01", seed=1, num_inference_steps=5, size=32)
     assert len(rec.images) == len(rec.shuffled_images) == len(rec.prior_only_images) == 3
     assert rec.images[0].size == (32, 32)
+    from toolkit.pipeline import DemoBackend, GeneratorBackend
+
+    assert isinstance(tiny_pipe.backend, DemoBackend) and isinstance(tiny_pipe.backend, GeneratorBackend)
+    assert tiny_pipe.vision is tiny_pipe.backend.models and "generator" not in rec.settings
     dim = tiny_pipe.vision.config.embed_dim
     for embeds in (rec.image_embeds, rec.shuffled_embeds, rec.prior_only_embeds, rec.eeg_embeds):
         assert embeds.shape == (3, dim) and np.isfinite(embeds).all()

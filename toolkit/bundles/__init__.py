@@ -14,6 +14,7 @@ from ._demo import (
     read_bundle_manifest,
 )
 from ._demo_models import DemoModelSettings, build_demo_bundle, demo_models_current
+from ._real import load_real_bundle_manifest, write_real_bundle_manifest
 from ._registry import BUNDLES, BundleSpec, bundle_dir, bundle_status, get_bundle
 
 __all__ = [
@@ -29,5 +30,7 @@ __all__ = [
     "demo_paths",
     "get_bundle",
     "load_demo_store",
+    "load_real_bundle_manifest",
     "read_bundle_manifest",
+    "write_real_bundle_manifest",
 ]

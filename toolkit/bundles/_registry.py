@@ -21,7 +21,8 @@ class BundleSpec:
         One line for listings.
     components : dict
         Component name → source: a Hugging Face Hub id with revision (``{"repo_id": ..., "revision": ...}``), a
-        local path, or ``{"build": "local"}`` for components built on first use.
+        local path, or ``{"build": "local"}`` for components built on first use. For ``atm-things-eeg`` these are
+        the defaults of the parts not named in its ``bundle.json`` (see :mod:`toolkit.bundles._real`).
     offline : bool
         Whether the bundle can be built with no network.
     """
@@ -42,7 +43,8 @@ BUNDLES: dict[str, BundleSpec] = {
     "atm-things-eeg": BundleSpec(
         name="atm-things-eeg",
         description=(
-            "THINGS-EEG files you supply (EEG_TOOLKIT_DATA) with OpenCLIP ViT-H-14, SDXL-Turbo, IP-Adapter, GIT"
+            "THINGS-EEG store, encoders, prior and CLIP embeddings you supply (python -m toolkit bundle init "
+            "atm-things-eeg), with OpenCLIP ViT-H-14, SDXL-Turbo, IP-Adapter, GIT"
         ),
         components={
             "dataset": {"env": "EEG_TOOLKIT_DATA", "subdir": "things-eeg"},

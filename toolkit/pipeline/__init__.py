@@ -10,6 +10,11 @@
     rec = pipe.reconstruct(trials.data[:4, 0], "sub-01", seed=0)
     pipe.evaluate("sub-01", encoder="nice").full(1).value
 
+    real = load_pipeline("atm-things-eeg")             # your parts, named by `python -m toolkit bundle init`
+
+The image and text side of a bundle is a :class:`GeneratorBackend`: :class:`DemoBackend` (the demo's autoencoder) or
+:class:`DiffusersBackend` (SDXL(-Turbo) + IP-Adapter, GIT, OpenCLIP for ``atm-things-eeg``).
+
 Names are imported on first use, so ``import toolkit.pipeline`` pulls in neither torch nor diffusers.
 """
 
@@ -23,6 +28,9 @@ _LAZY = {
     "ReconstructionOutput": "decoding",
     "RetrievalOutput": "decoding",
     "load_pipeline": "decoding",
+    "GeneratorBackend": "backends",
+    "DemoBackend": "backends",
+    "DiffusersBackend": "backends",
 }
 
 __all__ = list(_LAZY)

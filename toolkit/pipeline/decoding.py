@@ -8,6 +8,10 @@ k-way table of a subject's test split with its protocol card). Models load lazil
 
 EEG is float32 ``(n_trials, n_chans, n_times)`` (one ``(n_chans, n_times)`` trial is accepted too). Subjects are
 given as labels (``"sub-01"``) or as the encoder's subject numbers; ``None`` uses the encoder's shared subject token.
+
+The same class serves both bundles: the EEG side (store, encoders, galleries, prior) is read from the bundle's
+manifest, and the image and text side is a *generator backend* (:mod:`toolkit.pipeline.backends`): the demo's small
+autoencoder, or SDXL(-Turbo) + IP-Adapter and GIT for ``atm-things-eeg`` (float16 on CUDA, float32 on the CPU).
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,9 +108,18 @@ class DecodingPipeline:
         Bundle directory.
     manifest : dict
         The bundle's ``bundle.json``.
+    device : str | torch.device | None
+        ``atm-things-eeg`` only: where the encoders, the prior, SDXL and GIT run (``None``: CUDA when available).
+    dtype : torch.dtype | str | None
+        ``atm-things-eeg`` only: weight type of SDXL and GIT (``None``: float16 on CUDA, float32 on the CPU).
+
+    Attributes
+    ----------
+    backend : toolkit.pipeline.GeneratorBackend
+        The image and text side: :class:`~toolkit.pipeline.DemoBackend` or :class:`~toolkit.pipeline.DiffusersBackend`.
     """
 
-    def __init__(self, bundle: str, path: Path, manifest: dict) -> None:
+    def __init__(self, bundle: str, path: Path, manifest: dict, *, device: Any = None, dtype: Any = None) -> None:
         self.bundle = bundle
         self.path = Path(path)
         self.manifest = manifest
@@ -118,12 +130,46 @@ class DecodingPipeline:
         self._prior_entry = components.get("prior") or {}
         self._vision_entry = components.get("vision") or {}
         self._default = (components.get("models") or {}).get("default_encoder") or next(iter(self._encoder_entries))
+        self._prior_mode = _prior_mode(self._prior_entry.get("condition"))
         self._store = None
         self._encoders: dict[str, Any] = {}
-        self._vision = None
         self._prior = None
         self._galleries: dict[tuple[str, bool], np.ndarray] = {}
         self._pool: dict[tuple[str, str], np.ndarray] = {}
+        self._gallery_files: dict[str, tuple[dict, dict]] = {}
+        if self._vision_entry:
+            if device is not None or dtype is not None:
+                raise ToolkitError(
+                    "device and dtype apply to the atm-things-eeg bundle; the demo bundle's models run on the CPU."
+                )
+            from .backends import DemoBackend
+
+            self._device = None
+            self.backend: Any = DemoBackend(self._resolve(self._vision_entry["path"]))
+        else:
+            from .backends import DiffusersBackend
+
+            clip = dict(components.get("clip") or {})
+            pretrained = clip.get("pretrained")
+            if isinstance(pretrained, str) and self._resolve(pretrained).is_file():
+                clip["pretrained"] = str(self._resolve(pretrained))
+            self.backend = DiffusersBackend(
+                {**components, "clip": clip}, self._source, image_embed_dim=self._gallery_dim(), device=device,
+                dtype=dtype,
+            )
+            self._device = self.backend.device
+
+    def _resolve(self, value: Any) -> Path:
+        """A manifest path: absolute as written, else relative to the bundle directory."""
+        from ..bundles._real import resolve_path
+
+        return resolve_path(str(value), self.path)
+
+    def _source(self, entry: Any) -> tuple[str, str | None]:
+        """``(local path or Hub id, revision)`` of a manifest component entry."""
+        from ..bundles._real import source_of
+
+        return source_of(entry, self.path)
 
     # -- listing -------------------------------------------------------------------------------------------------
     @property
@@ -135,8 +181,10 @@ class DecodingPipeline:
 
     @property
     def subjects(self) -> list[str]:
-        """Subjects of the bundle's store."""
-        return list(self._data.get("subjects") or self.store.subjects)
+        """Subjects of the bundle's store (those with a test split)."""
+        if self._data.get("subjects"):
+            return list(self._data["subjects"])
+        return [s for s in self.store.subjects if "test" in self.store.splits(s)]
 
     @property
     def store(self) -> Any:
@@ -144,13 +192,21 @@ class DecodingPipeline:
         if self._store is None:
             from ..data.store import open_store
 
-            self._store = open_store(self.path / self._data["store"])
+            self._store = open_store(self._resolve(self._data["store"]))
         return self._store
 
     @property
-    def images_root(self) -> Path:
-        """Folder holding ``training_images/`` and ``test_images/``."""
-        return self.path / self._data["images_root"]
+    def images_root(self) -> Path | None:
+        """Folder holding ``training_images/`` and ``test_images/`` (``None``: the folder recorded in the store)."""
+        if self._vision_entry:
+            return self.path / self._data["images_root"]
+        from ..bundles._real import real_images_root
+
+        root = real_images_root(self._data)
+        if root is None:
+            entry = next((e for e in self.store.entries if e.split == "test" and e.images_root), None)
+            return None if entry is None else Path(entry.images_root).parent
+        return root
 
     def trials(self, subject: str, split: str = "test", *, average: bool = False) -> Any:
         """One subject's split as a :class:`~toolkit.data.TrialSet` with its stimulus images attached.
@@ -195,25 +251,28 @@ class DecodingPipeline:
         if name not in self._encoders:
             from ..encoders import EEGEncoder
 
-            self._encoders[name] = EEGEncoder.from_pretrained(self.path / entry["path"]).eval()
+            model = EEGEncoder.from_pretrained(self._resolve(entry["path"])).eval()
+            self._encoders[name] = model if self._device is None else model.to(self._device)
         return self._encoders[name]
 
     @property
     def vision(self) -> Any:
-        """The demo vision models (:class:`toolkit.bundles._demo_vision.DemoVision`): embedder, decoder, captioner."""
-        if self._vision is None:
-            from ..bundles._demo_vision import load_demo_vision
+        """The bundle's vision models, with ``embedder``, ``decoder`` and ``captioner`` attributes.
 
-            self._vision = load_demo_vision(self.path / self._vision_entry["path"])
-        return self._vision
+        The demo's :class:`toolkit.bundles._demo_vision.DemoVision`; for ``atm-things-eeg`` the
+        :class:`~toolkit.pipeline.backends.DiffusersBackend` (OpenCLIP embedder, SDXL + IP-Adapter decoder, GIT
+        captioner), each loaded on first use.
+        """
+        return self.backend.models
 
     @property
     def prior(self) -> Any:
-        """The diffusion prior (:class:`toolkit.prior.PriorPipeline`)."""
+        """The diffusion prior (:class:`toolkit.prior.PriorPipeline`; float32, on the pipeline's device)."""
         if self._prior is None:
             from ..prior import PriorPipeline
 
-            self._prior = PriorPipeline.from_pretrained(self.path / self._prior_entry["path"])
+            prior = PriorPipeline.from_pretrained(self._resolve(self._prior_entry["path"]))
+            self._prior = prior if self._device is None else prior.to(self._device)
         return self._prior
 
     def gallery(self, kind: str = "image", *, normalize: bool = True) -> tuple[np.ndarray, list[str]]:
@@ -234,19 +293,74 @@ class DecodingPipeline:
         """
         if kind not in GALLERIES:
             raise ToolkitError(f"Unknown gallery {kind!r}; use one of {', '.join(GALLERIES)}.")
-        from ..embeddings import load_embeddings
-
-        key = f"test_image_{'norm' if normalize else 'raw'}"
-        arrays, meta = load_embeddings(self.path / self._embeddings[key])
+        image_embeds, meta = self._test_image_embeds(normalize)
         concepts = [str(c) for c in meta.get("concepts", [])]
         images = meta.get("image_files") or []
         # One row per test condition; the concept of row i is the folder of image i.
         row_concepts = _concepts_of_rows(images, concepts) if images else concepts
+        if not row_concepts:  # a file without image names: the store's test images, in condition order
+            test_images = self.store.load(self.subjects[0], "test").images
+            row_concepts = [test_images.concept_of(i) if test_images is not None else f"condition {i}"
+                            for i in range(image_embeds.shape[0])]
         if kind == "image":
-            return arrays["image_embeds"], row_concepts
+            return image_embeds, row_concepts
         if (kind, normalize) not in self._galleries:
-            self._galleries[(kind, normalize)] = self.vision.embedder.encode_texts(row_concepts, normalize=normalize)
+            self._galleries[(kind, normalize)] = self._text_embeds(meta, row_concepts, normalize)
         return self._galleries[(kind, normalize)], row_concepts
+
+    def _test_image_embeds(self, normalize: bool) -> tuple[np.ndarray, dict]:
+        """The test images' embeddings (normalised or raw) and the metadata of their file."""
+        from ..embeddings import l2_normalize, load_embeddings
+
+        key = f"test_image_{'norm' if normalize else 'raw'}"
+        if key in self._embeddings:  # the demo bundle: one file per normalisation
+            arrays, meta = load_embeddings(self._resolve(self._embeddings[key]))
+            return arrays["image_embeds"], meta
+        file = self._resolve(self._embeddings["test_image"])
+        if str(file) not in self._gallery_files:
+            self._gallery_files[str(file)] = load_embeddings(file)
+        arrays, meta = self._gallery_files[str(file)]
+        if "image_embeds" not in arrays:
+            raise ToolkitError(f"'{file}' holds no image_embeds; export it with python -m toolkit embed --out.")
+        embeds = np.asarray(arrays["image_embeds"], dtype=np.float32)
+        if normalize:
+            return l2_normalize(embeds), meta
+        if meta.get("normalize") is True:
+            raise ToolkitError(
+                f"'{file}' holds L2-normalised image embeddings, but raw ones are needed here; export them with "
+                "python -m toolkit embed ROOT/test_images --no-normalize --out FILE and set up the bundle again."
+            )
+        return embeds.copy(), meta
+
+    def _text_embeds(self, meta: dict, row_concepts: list[str], normalize: bool) -> np.ndarray:
+        """Text embeddings of the test concepts: from the embeddings file when it holds them, else the backend's."""
+        from ..embeddings import l2_normalize
+        from ..embeddings.base import format_prompts
+
+        key = f"test_image_{'norm' if normalize else 'raw'}"
+        if key not in self._embeddings:
+            arrays, _ = self._gallery_files[str(self._resolve(self._embeddings["test_image"]))]
+            concepts = [str(c) for c in meta.get("concepts", [])]
+            usable = "text_embeds" in arrays and len(concepts) == arrays["text_embeds"].shape[0]
+            if usable and set(row_concepts) <= set(concepts):
+                if not normalize and meta.get("normalize") is True:
+                    raise ToolkitError("The bundle's text embeddings are L2-normalised; raw ones are not available.")
+                index = {c: i for i, c in enumerate(concepts)}
+                rows = np.asarray(arrays["text_embeds"], dtype=np.float32)[[index[c] for c in row_concepts]]
+                return l2_normalize(rows) if normalize else rows
+        return self.backend.encode_texts(format_prompts(row_concepts, self.backend.text_prompt), normalize=normalize)
+
+    def _gallery_dim(self) -> int:
+        """Width of the test-image embeddings (read from the file)."""
+        return int(self._test_image_embeds(True)[0].shape[1])
+
+    def _text_gallery_label(self, n: int) -> str:
+        key = "test_image_norm"
+        if key not in self._embeddings:
+            arrays, meta = self._gallery_files[str(self._resolve(self._embeddings["test_image"]))]
+            if "text_embeds" in arrays and meta.get("prompt"):
+                return f"text embeddings of the prompts '{meta['prompt']}' of the test concepts, {n} concepts"
+        return self.backend.text_gallery.format(n=n, prompt=self.backend.text_prompt)
 
     # -- inputs --------------------------------------------------------------------------------------------------
     def _check_eeg(self, eeg: Any, encoder: Any) -> np.ndarray:
@@ -269,10 +383,15 @@ class DecodingPipeline:
     def _subject_ids(self, subject_ids: Any, n: int, entry: dict) -> np.ndarray | None:
         if subject_ids is None:
             return None
-        known = {str(k): int(v) for k, v in (entry.get("subject_ids") or {}).items()}
+        known = self._known_subjects(entry)
         values = [subject_ids] * n if isinstance(subject_ids, (str, int, np.integer)) else list(subject_ids)
         if len(values) != n:
             raise ToolkitError(f"subject_ids has {len(values)} entries for {n} EEG trials; give one per trial.")
+        unseen = [v for v in values if isinstance(v, str) and v not in known and v in self.subjects]
+        if not self._vision_entry and len(unseen) == n:
+            # A subject of the bundle the encoder was not trained on (an intra-subject or leave-one-subject-out
+            # checkpoint): the shared subject token, as in the encoder's own test evaluation.
+            return None
         out = []
         for value in values:
             if isinstance(value, str):
@@ -288,13 +407,25 @@ class DecodingPipeline:
                 raise ToolkitError(f"subject_ids holds {value!r}; use subject labels like 'sub-01' or numbers >= 0.")
         return np.asarray(out, dtype=np.int64)
 
-    def embed(self, eeg: Any, subject_ids: Any = None, *, encoder: str | None = None) -> np.ndarray:
-        """L2-normalised EEG embeddings ``(n_trials, embed_dim)`` from ``encoder``."""
+    def _known_subjects(self, entry: dict) -> dict[str, int]:
+        """Subject label → number of an encoder: recorded by its training run, else the trainer's numbering of the
+        bundle's subjects (``sub-08`` → 8)."""
+        if "subject_ids" in entry:
+            return {str(k): int(v) for k, v in (entry.get("subject_ids") or {}).items()}
+        from ..training import subject_numbers
+
+        return subject_numbers(self.subjects)
+
+    def embed(
+        self, eeg: Any, subject_ids: Any = None, *, encoder: str | None = None, normalize: bool = True
+    ) -> np.ndarray:
+        """EEG embeddings ``(n_trials, embed_dim)`` of ``encoder``, L2-normalised (raw with ``normalize=False``)."""
         name = self._default if encoder is None else encoder
         model = self.encoder(name)
         x = self._check_eeg(eeg, model)
         ids = self._subject_ids(subject_ids, x.shape[0], self._entry(name))
-        return np.asarray(model.encode(x, ids, normalize=True), dtype=np.float32)
+        out = model.encode(x, ids, normalize=bool(normalize))
+        return np.asarray(out.float().cpu() if out.device.type != "cpu" else out, dtype=np.float32)
 
     # -- tasks ---------------------------------------------------------------------------------------------------
     def retrieve(
@@ -342,20 +473,24 @@ class DecodingPipeline:
             gallery=gallery,
         )
 
-    def _prior_condition(self, eeg_embeds: np.ndarray) -> Any:
-        import torch
+    def _prior_condition(self, eeg: Any, subject_ids: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(L2-normalised EEG embeddings, the prior's condition made from the encoder's output as it was trained)."""
+        eeg_embeds = self.embed(eeg, subject_ids, encoder=name)
+        if self._prior_mode == "raw":
+            return eeg_embeds, self.embed(eeg, subject_ids, encoder=name, normalize=False)
+        if self._prior_mode == "normalized":
+            return eeg_embeds, eeg_embeds
+        return eeg_embeds, eeg_embeds * math.sqrt(eeg_embeds.shape[1])
 
-        return torch.from_numpy(eeg_embeds * math.sqrt(eeg_embeds.shape[1]))
-
-    def _sample(self, cond: Any, n: int, seed: int, steps: int, guidance: float) -> np.ndarray:
+    def _sample(self, cond: np.ndarray | None, n: int, seed: int, steps: int, guidance: float) -> np.ndarray:
         import torch
 
         generators = [torch.Generator().manual_seed(seed + i) for i in range(n)]
         out = self.prior(
-            cond, num_inference_steps=steps, guidance_scale=guidance, generator=generators,
-            batch_size=n, progress_bar=False,
+            None if cond is None else torch.from_numpy(cond), num_inference_steps=steps, guidance_scale=guidance,
+            generator=generators, batch_size=n, progress_bar=False,
         )
-        return out.image_embeds.float().numpy()
+        return out.image_embeds.float().cpu().numpy()
 
     def predict_image_embeds(
         self,
@@ -368,11 +503,17 @@ class DecodingPipeline:
         guidance_scale: float = 5.0,
     ) -> tuple[np.ndarray, np.ndarray]:
         """EEG → (L2-normalised EEG embeddings, the prior's raw image embeddings)."""
-        seed = _check_seed(seed)
-        eeg_embeds = self.embed(eeg, subject_ids, encoder=encoder)
-        n = eeg_embeds.shape[0]
-        image = self._sample(self._prior_condition(eeg_embeds), n, seed, num_inference_steps, guidance_scale)
+        eeg_embeds, _, image = self._predict(eeg, subject_ids, encoder, seed, num_inference_steps, guidance_scale)
         return eeg_embeds, image
+
+    def _predict(
+        self, eeg: Any, subject_ids: Any, encoder: str | None, seed: Any, steps: int, guidance: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(L2-normalised EEG embeddings, prior conditions, the prior's image embeddings)."""
+        seed = _check_seed(seed)
+        name = self._default if encoder is None else encoder
+        eeg_embeds, cond = self._prior_condition(eeg, subject_ids, name)
+        return eeg_embeds, cond, self._sample(cond, cond.shape[0], seed, steps, guidance)
 
     def reconstruct(
         self,
@@ -410,48 +551,43 @@ class DecodingPipeline:
             Images and embeddings of the reconstructions and both controls.
         """
         name = self._default if encoder is None else encoder
-        eeg_embeds, image = self.predict_image_embeds(
-            eeg, subject_ids, encoder=name, seed=seed, num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale,
-        )
+        eeg_embeds, cond, image = self._predict(eeg, subject_ids, name, seed, num_inference_steps, guidance_scale)
         n = eeg_embeds.shape[0]
         rng = np.random.default_rng(seed)
         if n >= 2:
             # A random derangement: every row is conditioned on another trial of the batch.
             shift = rng.integers(1, n)
             source = (np.arange(n) + shift) % n
-            shuffled_cond = eeg_embeds[source]
+            shuffled_cond = cond[source]
         else:
             pool = self._test_pool(name)
             source = np.array([-1])
             shuffled_cond = pool[rng.integers(0, pool.shape[0], size=1)]
-        shuffled = self._sample(
-            self._prior_condition(shuffled_cond), n, seed, num_inference_steps, guidance_scale
-        )
+        shuffled = self._sample(shuffled_cond, n, seed, num_inference_steps, guidance_scale)
         prior_only = self._sample(None, n, seed, num_inference_steps, guidance_scale)
-        decoder = self.vision.decoder
-        kwargs = {} if size is None else {"height": size, "width": size}
+        decode = self.backend.decode
         return ReconstructionOutput(
-            images=decoder(image, **kwargs).images,
+            images=decode(image, seed=seed, size=size),
             image_embeds=image,
             eeg_embeds=eeg_embeds,
-            shuffled_images=decoder(shuffled, **kwargs).images,
+            shuffled_images=decode(shuffled, seed=seed, size=size),
             shuffled_embeds=shuffled,
-            prior_only_images=decoder(prior_only, **kwargs).images,
+            prior_only_images=decode(prior_only, seed=seed, size=size),
             prior_only_embeds=prior_only,
             shuffled_from=source.astype(np.int64),
             settings={
                 "encoder": name, "seed": int(seed), "num_inference_steps": int(num_inference_steps),
                 "guidance_scale": float(guidance_scale), "prior_condition": self._prior_entry.get("condition"),
+                **self.backend.settings(),
             },
         )
 
     def _test_pool(self, encoder: str) -> np.ndarray:
-        """Averaged test-trial embeddings of the first subject (the shuffled control of a single trial)."""
+        """Prior conditions of the first subject's averaged test trials (the shuffled control of a single trial)."""
         key = (encoder, self.subjects[0])
         if key not in self._pool:
             trials = self.trials(self.subjects[0], "test", average=True)
-            self._pool[key] = self.embed(trials.data[:, 0], self.subjects[0], encoder=encoder)
+            self._pool[key] = self._prior_condition(trials.data[:, 0], self.subjects[0], encoder)[1]
         return self._pool[key]
 
     def caption(
@@ -485,12 +621,18 @@ class DecodingPipeline:
         if via not in ("prior", "eeg"):
             raise ToolkitError(f"via must be 'prior' or 'eeg'; got {via!r}.")
         if via == "eeg":
-            return self.vision.captioner(self.embed(eeg, subject_ids, encoder=encoder))
+            embeds = self.embed(eeg, subject_ids, encoder=encoder)
+            if not self.backend.scale_free:
+                # The captioner takes image embeddings at their own scale: the unit EEG embedding is given the mean
+                # norm of the raw test-image embeddings (ATM's one-stage path feeds the EEG embedding directly).
+                raw, _ = self._test_image_embeds(False)
+                embeds = embeds * np.float32(np.linalg.norm(raw, axis=1).mean())
+            return self.backend.caption(embeds)
         _, image = self.predict_image_embeds(
             eeg, subject_ids, encoder=encoder, seed=seed, num_inference_steps=num_inference_steps,
             guidance_scale=guidance_scale,
         )
-        return self.vision.captioner(image)
+        return self.backend.caption(image)
 
     # -- evaluation ----------------------------------------------------------------------------------------------
     def protocol_card(self, subject: str, *, encoder: str | None = None, gallery: str = "image") -> Any:
@@ -517,14 +659,16 @@ class DecodingPipeline:
         self._check_subject(subject)
         if gallery not in GALLERIES:
             raise ToolkitError(f"Unknown gallery {gallery!r}; use one of {', '.join(GALLERIES)}.")
-        results = self.path / entry["run"] / "results.json"
+        results = self._resolve(entry["run"]) / "results.json" if entry.get("run") else None
         try:
             card = json.loads(results.read_text(encoding="utf-8"))["test"]["protocol"]
-        except (OSError, ValueError, KeyError, TypeError):
-            raise ToolkitError(
-                f"'{results}' holds no test protocol card; rebuild the bundle's models "
-                "(toolkit.bundles.build_demo_bundle(force=True))."
-            ) from None
+        except (AttributeError, OSError, ValueError, KeyError, TypeError):
+            if self._vision_entry:
+                raise ToolkitError(
+                    f"'{results}' holds no test protocol card; rebuild the bundle's models "
+                    "(toolkit.bundles.build_demo_bundle(force=True))."
+                ) from None
+            card = self._card_without_run(name, entry, subject, results)
         for key in ("embedding_normalize", "gallery_size", "distractor_seed", "n_draws", "date", "toolkit_version"):
             card.pop(key, None)
         card["subjects"] = [subject]
@@ -532,9 +676,52 @@ class DecodingPipeline:
             card["notes"] = f"{card.get('notes', '')}; evaluated on {subject} by toolkit.pipeline".lstrip("; ")
         if gallery == "text":
             n = len(self.gallery("image")[1])
-            card["gallery"] = f"demo text embeddings of the test concept names, {n} concepts"
+            card["gallery"] = self._text_gallery_label(n)
             card["gallery_kind"] = "text"
         return ProtocolCard.from_dict(card)
+
+    def _card_without_run(self, name: str, entry: dict, subject: str, results: Path | None) -> dict:
+        """A card for a checkpoint whose training run holds no test card: what the bundle's data and files say."""
+        from ..retrieval import config_hash
+
+        trials = self.store.load(subject, "test")
+        _, meta = self._test_image_embeds(True)
+        identity = meta.get("identity") if isinstance(meta.get("identity"), dict) else {}
+        backbone = " ".join(str(identity[k]) for k in ("backend", "model", "weights") if identity.get(k))
+        rule, seed = "not recorded (the checkpoint was registered without its training run)", None
+        if results is not None:
+            try:
+                summary = json.loads(results.read_text(encoding="utf-8"))
+                rule = str(summary["selection"]["rule"])
+                seed = json.loads((results.parent / "config.json").read_text(encoding="utf-8"))["train"]["seed"]
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+        model = self.encoder(name)
+        return {
+            "dataset": trials.dataset,
+            "data_variant": f"{trials.dataset} ({trials.n_chans} ch, {trials.n_times} samples at {trials.sfreq:g} Hz)",
+            "subjects": [subject],
+            "split": "test",
+            "gallery": f"test images, {trials.n_conditions} conditions",
+            "gallery_kind": "image",
+            "n_channels": trials.n_chans,
+            "channels": f"all {trials.n_chans}",
+            "time_window": [float(trials.times[0]), float(trials.times[-1])],
+            "sfreq": float(trials.sfreq),
+            "repetitions_averaged": trials.n_repetitions,
+            "training_setting": entry.get("training_setting") or "intra-subject",
+            "backbone": backbone or f"unknown (from {Path(str(self._embeddings.get('test_image'))).name})",
+            "eeg_normalisation": "as stored",
+            "selection_rule": rule,
+            "selected_on_test": False,
+            "encoder": name,
+            "config_hash": config_hash(model.config.to_dict()),
+            "training_seed": seed if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 else None,
+            "notes": (
+                f"card made by toolkit.pipeline from the {self.bundle} bundle's data"
+                + ("" if entry.get("training_setting") else "; the training setting was not recorded")
+            ),
+        }
 
     def evaluate(
         self,
@@ -602,18 +789,48 @@ def _check_seed(seed: Any) -> int:
     return int(seed)
 
 
-def load_pipeline(bundle: str = "demo", *, build: bool = True, settings: Any = None, **data: Any) -> DecodingPipeline:
+def _prior_mode(condition: Any) -> str:
+    """How the prior's condition is made (a key of :data:`toolkit.bundles._real.PRIOR_CONDITIONS`)."""
+    from ..bundles._demo_models import PRIOR_CONDITION
+    from ..bundles._real import PRIOR_CONDITIONS
+
+    if condition is None or condition == PRIOR_CONDITION:
+        return "normalized-scaled"  # the demo bundle's prior
+    if condition not in PRIOR_CONDITIONS:
+        raise ToolkitError(
+            f"The bundle's prior names an unknown condition {condition!r}; use one of {', '.join(PRIOR_CONDITIONS)} "
+            "(python -m toolkit bundle init ... --prior-condition)."
+        )
+    return str(condition)
+
+
+def load_pipeline(
+    bundle: str = "demo",
+    *,
+    build: bool = True,
+    settings: Any = None,
+    device: Any = None,
+    dtype: Any = None,
+    **data: Any,
+) -> DecodingPipeline:
     """Open a bundle as a :class:`DecodingPipeline`.
 
     Parameters
     ----------
     bundle : str
-        ``"demo"`` (built on first use when ``build``) or ``"atm-things-eeg"`` (your THINGS-EEG files and checkpoints
-        in the bundle directory; a :class:`~toolkit.ToolkitError` lists what is missing).
+        ``"demo"`` (built on first use when ``build``) or ``"atm-things-eeg"``: your THINGS-EEG store, encoders,
+        prior and CLIP embeddings named in its ``bundle.json`` (``python -m toolkit bundle init atm-things-eeg``) or
+        laid out in its directory; one :class:`~toolkit.ToolkitError` lists whatever is missing.
     build : bool
-        Build the demo bundle (data and models) when it is not built; otherwise fail saying how to build it.
+        Build the demo bundle (data and models) when it is not built; otherwise fail saying how to build it. The real
+        bundle is never built (its parts are yours).
     settings : toolkit.bundles.DemoModelSettings | None
         Training budgets of the demo models (tests pass :meth:`~toolkit.bundles.DemoModelSettings.tiny`).
+    device : str | torch.device | None
+        ``atm-things-eeg`` only: where the models run (``None``: CUDA when available, else the CPU).
+    dtype : torch.dtype | str | None
+        ``atm-things-eeg`` only: weight type of SDXL and GIT (``None``: float16 on CUDA, float32 on the CPU); the
+        encoders and the prior run in float32.
     **data
         ``preset`` / ``seed`` of the demo dataset (see :func:`toolkit.bundles.build_demo_data`).
 
@@ -630,7 +847,17 @@ def load_pipeline(bundle: str = "demo", *, build: bool = True, settings: Any = N
     if unknown:
         raise ToolkitError(f"load_pipeline() got unknown argument(s) {', '.join(unknown)}; use preset and seed.")
     if bundle == "atm-things-eeg":
-        _check_real_bundle()
+        from ..bundles import bundle_dir
+        from ..bundles._real import load_real_bundle_manifest
+
+        if data or settings is not None:
+            raise ToolkitError("preset, seed and settings apply to the demo bundle, not to atm-things-eeg.")
+        manifest = load_real_bundle_manifest()  # one error listing every missing part
+        return DecodingPipeline(bundle, bundle_dir(bundle), manifest, device=device, dtype=dtype)
+    if device is not None or dtype is not None:
+        raise ToolkitError(
+            "device and dtype apply to the atm-things-eeg bundle; the demo bundle's models run on the CPU."
+        )
     if build:
         path = build_demo_bundle(settings=settings, **data)
     else:
@@ -643,29 +870,3 @@ def load_pipeline(bundle: str = "demo", *, build: bool = True, settings: Any = N
                 "toolkit.bundles.build_demo_bundle()."
             )
     return DecodingPipeline("demo", path, read_bundle_manifest("demo"))
-
-
-def _check_real_bundle() -> None:
-    """Fail with one error listing what the ``atm-things-eeg`` bundle lacks on this machine."""
-    from ..bundles import bundle_dir
-
-    path = bundle_dir("atm-things-eeg")
-    missing = []
-    root = os.environ.get("EEG_TOOLKIT_DATA")
-    if not root:
-        missing.append("the THINGS-EEG files (set EEG_TOOLKIT_DATA to the folder holding things-eeg/)")
-    elif not (Path(root).expanduser() / "things-eeg").is_dir():
-        missing.append(f"the THINGS-EEG folder '{Path(root).expanduser() / 'things-eeg'}'")
-    for part, what in (
-        ("store", "the converted store (python -m toolkit data convert ROOT STORE)"),
-        ("encoders", "encoder checkpoints (save_pretrained folders, one per encoder)"),
-        ("prior", "the diffusion prior (PriorPipeline.save_pretrained folder)"),
-        ("embeddings", "OpenCLIP ViT-H-14 embeddings of the test images (python -m toolkit embed --out)"),
-    ):
-        if not (path / part).exists():
-            missing.append(f"{what} in '{path / part}'")
-    detail = "; ".join(missing) if missing else (
-        "SDXL-Turbo, IP-Adapter and GIT weights from the Hugging Face cache (this toolkit version wires the real "
-        "bundle's retrieval and generation through toolkit.encoders / toolkit.generation directly)"
-    )
-    raise ToolkitError(f"The atm-things-eeg bundle cannot be opened as a pipeline: missing {detail}.")
