@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 
 from toolkit.bench.kway_table import KWaySchedule, main, run_kway_benchmark
+from toolkit.data.store import open_store
 from toolkit.errors import ToolkitError
 
-_SCHEDULE = KWaySchedule(epochs=1, batch_size=16, vision_epochs=1, vision_image_size=32, threads=1)
+_SCHEDULE = KWaySchedule(
+    epochs=1, batch_size=16, vision_epochs=1, vision_image_size=32, threads=1, average_train_repetitions=True
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +39,11 @@ def test_table_for_two_encoders_and_resume(tiny_root: Path, tmp_path: Path) -> N
     assert "| nice | " in table and "| eegnet | " in table and "2-way" in table and "4-way" in table
     saved = json.loads((out / "kway_table.json").read_text(encoding="utf-8"))
     assert saved["schedule"]["epochs"] == 1
+    assert "repetition average of each training image" in table
+    # The CPU shortcut trains on one repetition average per image; the test split keeps its repetitions.
+    averaged = open_store(out / "store-train-averaged")
+    assert averaged.load("sub-01", "train").data.shape[:2] == (40, 1)
+    assert averaged.load("sub-01", "test").data.shape[:2] == (8, 4)
     # A second call reuses the finished runs and the embeddings: the same numbers, nothing retrained.
     mtime = (out / "runs" / "nice" / "results.json").stat().st_mtime_ns
     again = run_kway_benchmark(tiny_root, out, encoders=("nice",), schedule=_SCHEDULE)
