@@ -125,3 +125,24 @@ def test_toy_training_reduces_loss_and_samples_reach_their_targets(one_thread):
     assert (distances.argmin(dim=1) == labels).float().mean() >= 0.9
     own = distances[torch.arange(len(labels)), labels]
     assert own.mean() < 0.5 * distances.mean()
+
+
+def test_a_wrapped_prior_is_called_through_its_wrapper():
+    # accelerate / DistributedDataParallel wrap the prior; the forward must go through the wrapper (gradient sync).
+    prior, scheduler, image_embeds, cond = _setup()
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self, module):
+            super().__init__()
+            self.module, self.calls = module, 0
+
+        def forward(self, *args):
+            self.calls += 1
+            return self.module(*args)
+
+    wrapped = Wrapper(prior)
+    loss = prior_loss(wrapped, scheduler, image_embeds, cond, cond_drop_prob=0.0, generator=_gen(4))
+    assert wrapped.calls == 1
+    assert torch.equal(loss, prior_loss(prior, scheduler, image_embeds, cond, cond_drop_prob=0.0, generator=_gen(4)))
+    with pytest.raises(ToolkitError, match="prior must be a DiffusionPriorUNet"):
+        prior_loss(Wrapper(torch.nn.Linear(2, 2)), scheduler, image_embeds, cond)

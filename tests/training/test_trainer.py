@@ -13,7 +13,7 @@ from toolkit.encoders import ATMSEncoder, EEGEncoder, create_encoder
 from toolkit.training import TrainConfig, Trainer, train, train_loso
 from toolkit.training.checkpoint import load_checkpoint
 
-from .helpers import TINY_ATM, weights_equal
+from .helpers import TINY_ATM, interrupted_and_straight, weights_equal
 
 _TIMING = {"train_seconds", "trials_per_s"}
 
@@ -34,18 +34,7 @@ def test_two_runs_are_bit_identical(make_config):
 
 def test_resume_after_interrupt_is_identical_to_an_uninterrupted_run(make_config, tmp_path):
     cfg = make_config(epochs=3, schedule="cosine", warmup_steps=2, grad_clip=1.0)
-    straight = train(cfg.replace(out=str(tmp_path / "straight")))
-
-    def interrupt_after_two(trainer, record):
-        if record["epoch"] == 2:
-            raise KeyboardInterrupt
-
-    run = tmp_path / "interrupted"
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg.replace(out=str(run)), callbacks=[interrupt_after_two])
-    state, meta = load_checkpoint(run / "last")
-    assert state["epoch"] == 2 and meta["epoch"] == 2
-    resumed = train(cfg.replace(out=str(run), resume=True))
+    straight, resumed, run = interrupted_and_straight(cfg, tmp_path)
 
     assert len(resumed.history) == 3
     assert _strip(resumed.history) == _strip(straight.history)

@@ -14,7 +14,8 @@ holds no current models, trains every component the apps and notebooks call thro
    the TRAINING concepts and the checkpoint chosen on validation top-1 only; the test split is evaluated once;
 4. a small diffusion prior (:class:`toolkit.prior.DiffusionPriorUNet` scaled to the demo embedding width) from
    the encoders' L2-normalised EEG embeddings of TRAINING trials (both encoders pooled, so either conditions it)
-   to raw image embeddings, with :func:`toolkit.prior.prior_loss`.
+   to raw image embeddings, with the toolkit trainer (``task="prior"``: condition dropout, warm-up + cosine
+   schedule, gradient clipping; the checkpoint chosen on the validation loss of held-out training concepts).
 
 Layout inside the bundle directory (built in a temporary sibling and renamed into place, so an interruption leaves
 no partial models; ``bundle.json`` is updated last)::
@@ -22,7 +23,7 @@ no partial models; ``bundle.json`` is updated last)::
     models/vision/              demo vision models (config.json + model.safetensors)
     models/embeddings/*.safetensors
     models/encoders/<name>/     save_pretrained folders (atm-s, nice)
-    models/runs/<name>/         the trainer's run directories (config, history, best/, results.json)
+    models/runs/<name>/         the trainer's run directories (config, history, best/, results.json; prior too)
     models/prior/               PriorPipeline.save_pretrained folder
 """
 
@@ -44,7 +45,7 @@ from ..errors import ToolkitError
 logger = logging.getLogger(__name__)
 
 #: Bump when the way the models are built changes (invalidates the models of every cached demo bundle).
-MODELS_RECIPE = 1
+MODELS_RECIPE = 2
 MODELS_DIR = "models"
 #: The component of ``bundle.json`` whose presence (with the current recipe and settings) marks built models.
 MODELS_COMPONENT = "models"
@@ -457,74 +458,74 @@ def _train_prior(
     settings: DemoModelSettings,
     progress_bar: bool,
 ) -> dict:
-    """The diffusion prior from pooled, normalised EEG embeddings of training trials to raw image embeddings."""
+    """The diffusion prior from pooled, normalised EEG embeddings of training trials to raw image embeddings, with the
+    toolkit trainer (``task="prior"``): condition dropout 0.1, warm-up + cosine schedule, gradient clipping at 1.0
+    (ATM's recipe), checkpoint chosen on the validation loss of held-out TRAINING concepts."""
     import numpy as np
     import torch
 
     from ..data.store import open_store
     from ..embeddings import load_embeddings
-    from ..prior import DiffusionPriorUNet, PriorPipeline, PriorUNetConfig, default_scheduler, prior_loss
-    from ..utils import progress
+    from ..training import TrainConfig, train
+    from ..training.tasks import build_task_data
 
     raw = load_embeddings(out.parent / "embeddings" / "train_image_raw.safetensors")[0]["image_embeds"]
     store = open_store(path / data["store"])
     ids = _subject_ids(subjects)
-    conds, targets = [], []
+    conds, rows, concepts = [], [], []
     for subject in subjects:
         trials = store.load(subject, "train")
         eeg = np.array(trials.data, dtype=np.float32).reshape(-1, trials.n_chans, trials.n_times)
         condition = np.repeat(np.arange(trials.n_conditions), trials.n_repetitions)
+        concept_of = np.asarray(trials.images.condition_concept, dtype=np.int64)
         for encoder in encoders.values():
             embeds = encoder.encode(eeg, torch.full((eeg.shape[0],), ids[subject]), normalize=True)
             conds.append(np.asarray(embeds, dtype=np.float32))
-            targets.append(raw[condition])
+            rows.append(condition)
+            concepts.append(concept_of[condition])
     dim = raw.shape[1]
-    cond = torch.from_numpy(np.concatenate(conds)) * math.sqrt(dim)
-    target = torch.from_numpy(np.concatenate(targets))
-    config = PriorUNetConfig(
-        embed_dim=dim, cond_dim=dim, hidden_dims=(2 * dim, *settings.prior_hidden), time_embed_dim=64, dropout=0.1
-    )
-    generator = torch.Generator().manual_seed(settings.seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(settings.seed)
-        prior = DiffusionPriorUNet(config)
-    scheduler = default_scheduler()
-    optimizer = torch.optim.AdamW(prior.parameters(), lr=settings.prior_lr, weight_decay=1e-4)
+    cond = np.concatenate(conds) * np.float32(math.sqrt(dim))
     n = cond.shape[0]
-    steps = math.ceil(n / settings.prior_batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=settings.prior_lr, total_steps=settings.prior_epochs * steps, pct_start=0.1
+    steps_per_epoch = math.ceil(n * (1 - settings.val_fraction) / settings.prior_batch_size)
+    run = out.parent / "runs" / "prior"
+    config = TrainConfig(
+        task="prior",
+        model_config={"hidden_dims": [2 * dim, *settings.prior_hidden], "time_embed_dim": 64, "dropout": 0.1},
+        epochs=settings.prior_epochs,
+        batch_size=settings.prior_batch_size,
+        drop_last=False,
+        lr=settings.prior_lr,
+        weight_decay=1e-4,
+        schedule="cosine",
+        warmup_steps=max(1, round(0.1 * settings.prior_epochs * steps_per_epoch)),
+        grad_clip=1.0,
+        cond_drop_prob=0.1,
+        val_fraction=settings.val_fraction,
+        seed=settings.seed,
+        out=str(run),
+        progress=progress_bar,
     )
-    prior.train()
-    last = math.nan
-    bar = progress(range(settings.prior_epochs), desc="demo diffusion prior", unit="epoch",
-                   disable=None if progress_bar else True)
-    for _ in bar:
-        order = torch.randperm(n, generator=generator)
-        total = 0.0
-        for step in range(steps):
-            idx = order[step * settings.prior_batch_size : (step + 1) * settings.prior_batch_size]
-            loss = prior_loss(prior, scheduler, target[idx], cond[idx], cond_drop_prob=0.1, generator=generator)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += float(loss.detach()) * len(idx) / n
-        last = total
-        bar.set_postfix(loss=f"{total:.4f}")
-    bar.close()
-    prior.eval()
-    PriorPipeline(prior, scheduler).save_pretrained(out)
+    pairs = build_task_data(
+        config, inputs=cond, targets=raw, conditions=np.concatenate(rows), concepts=np.concatenate(concepts),
+        input_metadata={"normalize": False, "condition": PRIOR_CONDITION},
+    )
+    result = train(config, data=pairs)
+    shutil.copytree(result.model_dir, out)  # the PriorPipeline folder of the selected epoch
+    _relocate_run(run, out.parent, path / MODELS_DIR)
     return {
         "kind": "diffusion-prior",
         "path": "prior",
+        "run": f"{MODELS_DIR}/runs/prior",  # from the bundle root (the caller prefixes only "path")
         "condition": PRIOR_CONDITION,
         "condition_encoders": list(encoders),
         "target": "raw demo image embeddings",
-        "config": config.to_dict(),
+        "config": result.model.config.to_dict(),
         "n_pairs": int(n),
+        "n_train_pairs": int(pairs.info["n_train_rows"]),
         "epochs": settings.prior_epochs,
-        "final_loss": round(last, 5),
+        "best_epoch": result.best_epoch,
+        "best_val_loss": None if result.best_metric is None else round(float(result.best_metric), 5),
+        "final_loss": round(float(result.history[-1]["train_loss"]), 5),
     }
 
 

@@ -1,4 +1,5 @@
-"""``python -m toolkit train``: train an EEG encoder from a configuration file and/or flags.
+"""``python -m toolkit train``: train an EEG encoder (or, with ``--task``, the diffusion prior, the low-level encoder
+or the caption projector) from a configuration file and/or flags.
 
 Every field of :class:`toolkit.training.TrainConfig` has exactly one flag (``batch_size`` → ``--batch-size``; booleans
 as ``--x`` / ``--no-x``); flags override ``--config FILE``. ``--resume --out RUN_DIR`` alone continues a run with the
@@ -17,11 +18,19 @@ _DESCRIPTION = (
     "9 MSE + 1 CLIP reconstruction mix, MSE, classification or the model's own loss) on one subject (intra), all "
     "other subjects (loso) or all subjects (joint). A validation split is carved from the training concepts; the "
     "best checkpoint is chosen on it and the test set is evaluated once at the end. Writes RUN_DIR/config.json, "
-    "history.json, best/, last/ and results.json (test retrieval with its protocol card)."
+    "history.json, best/, last/ and results.json (test retrieval with its protocol card). --task prior trains the "
+    "diffusion prior on (EEG embedding, raw image embedding) pairs (--eeg-embeds FILE --image-embeds FILE; "
+    "ε-prediction with condition dropout --cond-drop-prob); --task low-level regresses VAE latents (--targets FILE) "
+    "from the EEG of --data; --task projector regresses GIT vision tokens (--targets FILE) from embeddings "
+    "(--inputs FILE). These write the selected model, ready to load, to RUN_DIR/model."
 )
+#: Extra option strings of some fields.
+_ALIASES = {"inputs": ("--eeg-embeds",)}
+#: Fields holding a JSON object (given inline or as a .json file).
+_DICT_FIELDS = ("encoder_config", "model_config")
 
 
-def _json_value(text: str) -> dict:
+def _json_value(text: str, flag: str = "--encoder-config") -> dict:
     """A JSON object given inline or as the path of a .json file."""
     from pathlib import Path
 
@@ -33,11 +42,9 @@ def _json_value(text: str) -> dict:
     try:
         value = json.loads(source)
     except json.JSONDecodeError as err:
-        raise ToolkitError(
-            f"--encoder-config {text!r} is neither a JSON object nor a .json file ({err.msg})."
-        ) from None
+        raise ToolkitError(f"{flag} {text!r} is neither a JSON object nor a .json file ({err.msg}).") from None
     if not isinstance(value, dict):
-        raise ToolkitError(f"--encoder-config must be a JSON object of encoder fields; got {type(value).__name__}.")
+        raise ToolkitError(f"{flag} must be a JSON object of configuration fields; got {type(value).__name__}.")
     return value
 
 
@@ -70,14 +77,15 @@ def _add_field_flags(parser: argparse.ArgumentParser) -> None:
             kwargs["type"] = float
         if meta.get("choices"):
             kwargs["choices"] = meta["choices"]
-        parser.add_argument(flag, **kwargs)
+        parser.add_argument(flag, *_ALIASES.get(f.name, ()), **kwargs)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Register the ``train`` command."""
     from ..cli import add_json_flag
 
-    parser = sub.add_parser("train", help="train an EEG encoder (one trainer for all encoders and objectives)",
+    parser = sub.add_parser("train", help="train an EEG encoder, the diffusion prior, the low-level encoder or the "
+                            "caption projector (one trainer for all)",
                             description=_DESCRIPTION)
     parser.add_argument(
         "--config", default=None, metavar="FILE", help="training configuration JSON (a run's config.json works too)"
@@ -101,8 +109,9 @@ def _build_config(args: argparse.Namespace):
 
     names = [f.name for f in dataclasses.fields(TrainConfig)]
     given = {name: getattr(args, name) for name in names if hasattr(args, name)}
-    if isinstance(given.get("encoder_config"), str):
-        given["encoder_config"] = _json_value(given["encoder_config"])
+    for name in _DICT_FIELDS:
+        if isinstance(given.get(name), str):
+            given[name] = _json_value(given[name], "--" + name.replace("_", "-"))
     base: dict[str, Any] = {}
     if args.config is not None:
         base = TrainConfig.from_json_file(args.config).to_dict()
@@ -113,7 +122,28 @@ def _build_config(args: argparse.Namespace):
     return TrainConfig.from_dict({**base, **given}, source="the train command's configuration")
 
 
+def _task_summary(result) -> dict[str, Any]:
+    history = result.history
+    return {
+        "run_dir": None if result.run_dir is None else str(result.run_dir),
+        "task": result.config.task,
+        "model": type(result.model).__name__,
+        "objective": result.config.objective,
+        "epochs": len(history),
+        "selection": result.results["selection"],
+        "validation": {"val_loss": result.results["validation"]["val_loss"]},
+        "final_train_loss": history[-1]["train_loss"] if history else None,
+        "model_dir": None if result.model_dir is None else str(result.model_dir),
+        "test_skipped": result.results.get("test_skipped"),
+        "train_samples_per_s": (
+            round(sum(h["trials_per_s"] for h in history) / len(history), 1) if history else None
+        ),
+    }
+
+
 def _summary(result) -> dict[str, Any]:
+    if result.config.task != "encoder":
+        return _task_summary(result)
     test = result.test
     out: dict[str, Any] = {
         "run_dir": None if result.run_dir is None else str(result.run_dir),
@@ -144,6 +174,17 @@ def _summary(result) -> dict[str, Any]:
 
 def _print(summary: dict[str, Any]) -> None:
     sel = summary["selection"]
+    if "task" in summary:
+        metric = sel["best_metric"]
+        shown = f"{metric:.5f}" if isinstance(metric, float) else "n/a"
+        print(f"{summary['task']} ({summary['model']}, {summary['objective']}): {summary['epochs']} epochs, "
+              f"~{summary['train_samples_per_s']} samples/s, final training loss {summary['final_train_loss']:.5f}")
+        print(f"selected epoch {sel['best_epoch']} by {sel['metric']} = {shown} (validation only)")
+        if summary["model_dir"]:
+            print(f"model: {summary['model_dir']}")
+        if summary["run_dir"]:
+            print(f"run directory: {summary['run_dir']}")
+        return
     val = summary["validation"]
     print(
         f"{summary['encoder']} {summary['setting']} {summary['subject']} ({summary['objective']}): "

@@ -32,7 +32,9 @@ def prior_loss(
     Parameters
     ----------
     prior : DiffusionPriorUNet
-        The denoiser being trained (put it in training mode yourself for dropout).
+        The denoiser being trained (put it in training mode yourself for dropout), or a wrapper of one with a
+        ``module`` attribute (``DistributedDataParallel`` under accelerate): the forward pass goes through the
+        wrapper, so gradients are synchronised across processes.
     scheduler : diffusers.SchedulerMixin
         Scheduler providing ``add_noise`` and ``config.num_train_timesteps`` (e.g.
         :func:`~toolkit.prior.default_scheduler`).
@@ -51,7 +53,8 @@ def prior_loss(
         The scalar loss (differentiable with respect to the prior's parameters).
     """
     torch_utils = require("diffusers.utils.torch_utils", extra="generate", purpose="training the diffusion prior")
-    if not isinstance(prior, DiffusionPriorUNet):
+    model = getattr(prior, "module", prior)  # accelerate / DDP wrap the module; checks read the module itself
+    if not isinstance(model, DiffusionPriorUNet):
         raise ToolkitError(f"prior must be a DiffusionPriorUNet, got {type(prior).__name__}.")
     if not hasattr(scheduler, "add_noise") or not hasattr(scheduler, "config"):
         raise ToolkitError(f"scheduler must be a diffusers scheduler with add_noise, got {type(scheduler).__name__}.")
@@ -66,18 +69,18 @@ def prior_loss(
         raise ToolkitError(f"generator must be a torch.Generator or None, got {type(generator).__name__}.")
     if not isinstance(image_embeds, torch.Tensor) or image_embeds.ndim != 2 or image_embeds.shape[0] < 1:
         shape = tuple(image_embeds.shape) if isinstance(image_embeds, torch.Tensor) else type(image_embeds).__name__
-        raise ToolkitError(f"image_embeds must be a tensor of shape (batch, {prior.embed_dim}), got {shape}.")
+        raise ToolkitError(f"image_embeds must be a tensor of shape (batch, {model.embed_dim}), got {shape}.")
     n_rows = image_embeds.shape[0]
     if cond_embeds is not None and (
         not isinstance(cond_embeds, torch.Tensor) or cond_embeds.ndim != 2 or cond_embeds.shape[0] != n_rows
     ):
         shape = tuple(cond_embeds.shape) if isinstance(cond_embeds, torch.Tensor) else type(cond_embeds).__name__
         raise ToolkitError(
-            f"cond_embeds must pair row by row with image_embeds, shape ({n_rows}, {prior.cond_dim}), got {shape}."
+            f"cond_embeds must pair row by row with image_embeds, shape ({n_rows}, {model.cond_dim}), got {shape}."
         )
 
-    device, dtype = prior.device, prior.dtype
-    image_embeds = prior._check_embeds(image_embeds, prior.embed_dim, "image_embeds")
+    device, dtype = model.device, model.dtype
+    image_embeds = model._check_embeds(image_embeds, model.embed_dim, "image_embeds")
     # Random draws are made on the generator's device (CPU generators work for any model device).
     rand_device = generator.device if generator is not None else device
     drop = bool(torch.rand((), generator=generator, device=rand_device) < cond_drop_prob)

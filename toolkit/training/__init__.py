@@ -10,6 +10,15 @@ use, so ``import toolkit.training`` is cheap::
                                test_image_embeds="test.safetensors", out="runs/atm-s-sub-01"))
     result.test.full(1).value   # test top-1 of the validation-selected checkpoint
 
+The same trainer trains the reconstruction models (``TrainConfig.task``; :mod:`toolkit.training.tasks`): the
+diffusion prior on (EEG embedding, image embedding) pairs, the low-level encoder (EEG → VAE latents) and the caption
+projector (embedding → GIT vision tokens)::
+
+    result = train(TrainConfig(task="prior", inputs="eeg_embeds.safetensors", image_embeds="raw.safetensors",
+                               lr=1e-3, weight_decay=0.0, schedule="cosine", warmup_steps=500, grad_clip=1.0,
+                               out="runs/prior"))
+    PriorPipeline.from_pretrained(result.model_dir)
+
 The command line is ``python -m toolkit train`` (flags mapped 1:1 onto :class:`TrainConfig`).
 """
 
@@ -21,6 +30,8 @@ _LAZY = {
     # configuration
     "TrainConfig": "config",
     "OBJECTIVES": "config",
+    "TASKS": "config",
+    "TASK_OBJECTIVES": "config",
     "SETTINGS": "config",
     "SELECTIONS": "config",
     "VAL_UNITS": "config",
@@ -48,6 +59,14 @@ _LAZY = {
     "UNKNOWN_SUBJECT": "data",
     # trainer
     "Trainer": "trainer",
+    "TaskTrainer": "tasks",
+    "TaskData": "tasks",
+    "PairedRows": "tasks",
+    "DiffusionObjective": "tasks",
+    "RegressionObjective": "tasks",
+    "build_task_data": "tasks",
+    "load_array_file": "tasks",
+    "save_training_arrays": "tasks",
     "TrainResult": "trainer",
     "Callback": "trainer",
     "LoggingCallback": "trainer",

@@ -19,8 +19,18 @@ from typing import Any
 
 from ..errors import ToolkitError
 
-#: Training objectives (see :mod:`toolkit.training.losses`).
-OBJECTIVES: tuple[str, ...] = ("clip", "atm-mix", "recon-mix", "mse", "classification", "model")
+#: What a run trains: an EEG encoder, the diffusion prior, the low-level (EEG → VAE latent) encoder or the caption
+#: projector (embedding → GIT vision tokens); see :mod:`toolkit.training.tasks` for the last three.
+TASKS: tuple[str, ...] = ("encoder", "prior", "low-level", "projector")
+#: Training objectives (see :mod:`toolkit.training.losses` and :mod:`toolkit.training.tasks`).
+OBJECTIVES: tuple[str, ...] = ("clip", "atm-mix", "recon-mix", "mse", "classification", "model", "l1", "diffusion")
+#: The objectives each task accepts; the first is its default (``objective=None``).
+TASK_OBJECTIVES: dict[str, tuple[str, ...]] = {
+    "encoder": ("clip", "atm-mix", "recon-mix", "mse", "classification", "model"),
+    "prior": ("diffusion",),
+    "low-level": ("l1", "mse"),  # ATM trains the low-level encoder with L1
+    "projector": ("mse", "l1"),  # ATM trains the pixel projector with MSE
+}
 #: Subject settings: intra-subject, leave-one-subject-out, joint multi-subject.
 SETTINGS: tuple[str, ...] = ("intra", "loso", "joint")
 #: The protocol-card name of each setting.
@@ -49,10 +59,16 @@ def _f(default: Any, help: str, *, choices: tuple[str, ...] | None = None, metav
 
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
-    """Everything that defines a training run of an EEG encoder (see the module notes).
+    """Everything that defines a training run (see the module notes).
 
     Parameters
     ----------
+    task : str
+        What is trained: ``"encoder"`` (an EEG encoder, the default), ``"prior"`` (the diffusion prior from EEG
+        embeddings, ``inputs``, to raw image embeddings, ``image_embeds``), ``"low-level"`` (EEG trials of ``data``
+        → VAE latents, ``targets``) or ``"projector"`` (embeddings, ``inputs`` → GIT vision tokens, ``targets``).
+        The last three train the model of ``model_config`` (see :mod:`toolkit.training.tasks`) and write the
+        selected model to ``RUN_DIR/model`` (a ``PriorPipeline`` folder for the prior).
     encoder : str
         Registered encoder name (:func:`toolkit.encoders.list_encoders`), e.g. ``"atm-s"``.
     encoder_config : dict
@@ -78,6 +94,22 @@ class TrainConfig:
         The same for the test images (needed for the final test evaluation).
     text_embeds : str | None
         File holding ``text_embeds`` of the training concepts (one row per concept), if not in ``image_embeds``.
+    inputs : str | None
+        Input rows of the prior (the EEG embeddings conditioning it: one row per training trial) or of the projector
+        (image or EEG embeddings). A ``.safetensors`` / ``.npz`` file may also hold an integer ``conditions`` array
+        (the target row of each input row: many trials share one image) and a ``concepts`` array (per row, for
+        whole-concept validation); without ``conditions`` inputs and targets pair row by row. CLI alias
+        ``--eeg-embeds``.
+    targets : str | None
+        Regression targets of the low-level encoder (VAE latents, one per training condition of ``data``) or of the
+        projector (GIT vision tokens, one per target row): ``.npy`` (read through a memory map, for large targets),
+        ``.safetensors`` or ``.npz``.
+    model_config : dict
+        Configuration fields of the prior (:class:`~toolkit.prior.PriorUNetConfig`), the low-level encoder or the
+        projector; the input and output sizes are taken from the data when absent.
+    cond_drop_prob : float
+        Probability of dropping the condition for a whole batch when training the prior (classifier-free guidance;
+        ATM: 0.1).
     clip_model, clip_pretrained : str | None, str
         Compute the embeddings with this open_clip model instead of reading files (cached by
         :mod:`toolkit.embeddings`; needs the stimulus images).
@@ -97,11 +129,14 @@ class TrainConfig:
     in_memory : str
         ``"auto"`` loads the selected trials into RAM when they fit in 1 GiB and reads them trial by trial from
         the memory map otherwise; ``"yes"`` / ``"no"`` force either.
-    objective : str
-        ``"clip"`` (symmetric InfoNCE EEG ↔ image), ``"atm-mix"`` (``(1 - text_weight)·CLIP(eeg, image) +
-        text_weight·CLIP(eeg, text)``, ATM retrieval), ``"recon-mix"`` (``mse_weight·MSE + clip_weight·CLIP`` on
-        raw image embeddings, ATM reconstruction), ``"mse"``, ``"classification"`` (cross-entropy of a linear head
-        over the embeddings) or ``"model"`` (the encoder's own ``training_loss(batch)``, e.g. masked modelling).
+    objective : str | None
+        Encoder task: ``"clip"`` (symmetric InfoNCE EEG ↔ image; the default), ``"atm-mix"`` (``(1 -
+        text_weight)·CLIP(eeg, image) + text_weight·CLIP(eeg, text)``, ATM retrieval), ``"recon-mix"``
+        (``mse_weight·MSE + clip_weight·CLIP`` on raw image embeddings, ATM reconstruction), ``"mse"``,
+        ``"classification"`` (cross-entropy of a linear head over the embeddings) or ``"model"`` (the encoder's own
+        ``training_loss(batch)``, e.g. masked modelling). Prior: ``"diffusion"`` (ε-prediction MSE with
+        whole-batch condition dropout). Low-level encoder: ``"l1"`` (ATM, the default) or ``"mse"``; projector:
+        ``"mse"`` (ATM, the default) or ``"l1"``. ``None``: the task's default.
     loss_normalize : bool
         L2-normalise EEG and target embeddings inside the contrastive loss. ``False`` is the ATM reference (no
         normalisation in the loss); ``True`` is open_clip's.
@@ -132,8 +167,8 @@ class TrainConfig:
     seed : int
         Seeds model initialisation, dropout, shuffling and the validation split.
     selection : str
-        ``"val_loss"`` (lowest) or ``"val_top1"`` (highest validation retrieval top-1) picks the ``best``
-        checkpoint; the test set is evaluated once, at the end, with it.
+        ``"val_loss"`` (lowest) or ``"val_top1"`` (highest validation retrieval top-1; encoder task only) picks the
+        ``best`` checkpoint; the test set is evaluated once, at the end, with it.
     out : str | None
         Run directory (``config.json``, ``history.json``, ``best/``, ``last/``, ``results.json``); ``None``
         trains without writing anything.
@@ -151,6 +186,8 @@ class TrainConfig:
     """
 
     # -- model -----------------------------------------------------------------------------------------------
+    task: str = _f("encoder", "what to train: an EEG encoder, the diffusion prior, the low-level encoder (EEG -> VAE "
+                   "latents) or the caption projector (embeddings -> GIT vision tokens)", choices=TASKS)
     encoder: str = _f("atm-s", "registered encoder name (see toolkit.encoders.list_encoders())")
     encoder_config: dict = field(
         default_factory=dict,
@@ -167,6 +204,16 @@ class TrainConfig:
     test_image_embeds: str | None = _f(None, "test-image embeddings file", metavar="FILE")
     text_embeds: str | None = _f(None, "training-concept text embeddings file (if not in --image-embeds)",
                                  metavar="FILE")
+    inputs: str | None = _f(None, "input rows of --task prior (the EEG embeddings) or projector; may hold "
+                            "'conditions' (target row per input row) and 'concepts' arrays", metavar="FILE")
+    targets: str | None = _f(None, "regression targets of --task low-level (VAE latents per training condition) or "
+                             "projector (GIT vision tokens), .npy (memory-mapped) / .safetensors / .npz",
+                             metavar="FILE")
+    model_config: dict = field(
+        default_factory=dict,
+        metadata={"help": "configuration fields of the prior / low-level encoder / projector as JSON text or a .json "
+                          "file", "choices": None, "metavar": "JSON"},
+    )
     clip_model: str | None = _f(None, "compute embeddings with this open_clip model instead of files")
     clip_pretrained: str = _f("laion2b_s32b_b79k", "open_clip pretrained tag or checkpoint of --clip-model")
     target_normalize: bool | None = _f(None, "L2-normalise target embeddings (default: the objective's convention)")
@@ -175,7 +222,9 @@ class TrainConfig:
     val_unit: str | None = _f(None, "hold out whole concepts or single images (default: concepts)", choices=VAL_UNITS)
     in_memory: str = _f("auto", "load the trials into RAM (auto: when under 1 GiB)", choices=IN_MEMORY)
     # -- objective -------------------------------------------------------------------------------------------
-    objective: str = _f("clip", "training objective", choices=OBJECTIVES)
+    objective: str | None = _f(None, "training objective (default: the task's: clip, diffusion, l1 for low-level, "
+                               "mse for projector)", choices=OBJECTIVES)
+    cond_drop_prob: float = _f(0.1, "probability of training a whole batch of the prior without its condition")
     loss_normalize: bool = _f(False, "L2-normalise embeddings inside the contrastive loss (ATM: no)")
     logit_scale: str = _f("raw", "logit-scale parametrisation: raw (ATM) or exp (open_clip)", choices=LOGIT_SCALES)
     logit_scale_init: float = _f(math.log(1 / 0.07), "initial logit-scale parameter (log(1/0.07))")
@@ -216,8 +265,10 @@ class TrainConfig:
     # -- validation ------------------------------------------------------------------------------------------
     def validate(self) -> None:
         """Check every field; a bad value raises a :class:`~toolkit.ToolkitError` naming the field."""
+        _choice(self, "task", TASKS)
         _choice(self, "setting", SETTINGS)
-        _choice(self, "objective", OBJECTIVES)
+        if self.objective is not None:
+            _choice(self, "objective", OBJECTIVES)
         _choice(self, "selection", SELECTIONS)
         _choice(self, "logit_scale", LOGIT_SCALES)
         _choice(self, "schedule", SCHEDULES)
@@ -228,18 +279,21 @@ class TrainConfig:
         for name in ("encoder", "subject", "clip_pretrained"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
                 raise ToolkitError(f"TrainConfig.{name} must be a non-empty string; got {getattr(self, name)!r}.")
-        for name in ("init_from", "data", "image_embeds", "test_image_embeds", "text_embeds", "clip_model", "out"):
+        for name in ("init_from", "data", "image_embeds", "test_image_embeds", "text_embeds", "inputs", "targets",
+                     "clip_model", "out"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, (str, os.PathLike)) or not str(value).strip()):
                 raise ToolkitError(f"TrainConfig.{name} must be a path string or None; got {value!r}.")
             if isinstance(value, os.PathLike):
                 object.__setattr__(self, name, os.fspath(value))
-        if not isinstance(self.encoder_config, Mapping):
-            raise ToolkitError(
-                f"TrainConfig.encoder_config must be a mapping of encoder configuration fields; got "
-                f"{type(self.encoder_config).__name__}."
-            )
-        object.__setattr__(self, "encoder_config", dict(self.encoder_config))
+        for name in ("encoder_config", "model_config"):
+            value = getattr(self, name)
+            if not isinstance(value, Mapping):
+                raise ToolkitError(
+                    f"TrainConfig.{name} must be a mapping of {name.split('_')[0]} configuration fields; got "
+                    f"{type(value).__name__}."
+                )
+            object.__setattr__(self, name, dict(value))
         for name in ("target_normalize",):
             value = getattr(self, name)
             if value is not None and not isinstance(value, bool):
@@ -255,6 +309,7 @@ class TrainConfig:
         _number(self, "mse_weight", low=0.0)
         _number(self, "clip_weight", low=0.0)
         _number(self, "label_smoothing", low=0.0, high=1.0, open_high=True)
+        _number(self, "cond_drop_prob", low=0.0, high=1.0)
         _number(self, "logit_scale_init", low=-math.inf)
         if self.grad_clip is not None:
             _number(self, "grad_clip", low=0.0, open_low=True)
@@ -274,11 +329,49 @@ class TrainConfig:
                 "val_unit='concepts' holds out whole classes, which a classifier has never seen; use "
                 "val_unit='images' (--val-unit images) with the classification objective."
             )
+        if self.task != "encoder":
+            self._validate_task()
+        elif self.inputs is not None or self.targets is not None or self.model_config:
+            raise ToolkitError(
+                "--inputs / --eeg-embeds, --targets and --model-config belong to --task prior, low-level or "
+                "projector; add --task or drop them."
+            )
+        elif self.objective is not None and self.objective not in TASK_OBJECTIVES["encoder"]:
+            raise ToolkitError(
+                f"objective {self.objective!r} does not train an EEG encoder; choose one of "
+                f"{', '.join(TASK_OBJECTIVES['encoder'])} or the task it belongs to (--task)."
+            )
         if self.objective == "recon-mix" and self.target_normalize is True:
             raise ToolkitError(
                 "objective 'recon-mix' regresses raw image embeddings (what IP-Adapter consumes); drop "
                 "target_normalize=True (--target-normalize) or choose the 'clip' objective."
             )
+
+    def _validate_task(self) -> None:
+        """The fields of the prior, low-level and projector tasks (see :mod:`toolkit.training.tasks`)."""
+        task, allowed = self.task, TASK_OBJECTIVES[self.task]
+        if self.objective is not None and self.objective not in allowed:
+            raise ToolkitError(
+                f"objective {self.objective!r} does not apply to --task {task}; use {' or '.join(allowed)} (or leave "
+                "--objective out for the default)."
+            )
+        # The files each task needs are checked when its data are opened (the Python API may pass arrays instead).
+        unused = {
+            "prior": ("data", "targets", "text_embeds", "test_image_embeds", "clip_model"),
+            "low-level": ("inputs", "image_embeds", "text_embeds", "test_image_embeds", "clip_model"),
+            "projector": ("data", "image_embeds", "text_embeds", "test_image_embeds", "clip_model"),
+        }[task]
+        given = [f"--{n.replace('_', '-')}" for n in unused if getattr(self, n) is not None]
+        if self.encoder_config:
+            given.append("--encoder-config (use --model-config)")
+        if given:
+            raise ToolkitError(f"--task {task} does not use {', '.join(given)}; drop it.")
+        if self.setting != "intra":
+            raise ToolkitError(f"--task {task} trains on one training set; drop --setting {self.setting}.")
+        if self.selection != "val_loss":
+            raise ToolkitError(f"--task {task} selects its checkpoint on the validation loss; drop --selection.")
+        if task != "prior" and self.target_normalize:
+            raise ToolkitError(f"--task {task} regresses its targets as they are; drop --target-normalize.")
 
     # -- conversions -----------------------------------------------------------------------------------------
     @classmethod
@@ -336,10 +429,14 @@ class TrainConfig:
     def resolved(self) -> TrainConfig:
         """A copy with every ``None``-means-convention field made explicit (what a run records)."""
         changes: dict[str, Any] = {}
+        if self.objective is None:
+            changes["objective"] = TASK_OBJECTIVES[self.task][0]
+        objective = changes.get("objective", self.objective)
         if self.target_normalize is None:
-            changes["target_normalize"] = self.objective not in ("recon-mix", "mse")
+            # Raw targets for reconstruction: IP-Adapter consumes raw embeddings, regressions keep their targets.
+            changes["target_normalize"] = self.task == "encoder" and objective not in ("recon-mix", "mse")
         if self.val_unit is None:
-            changes["val_unit"] = "images" if self.objective == "classification" else "concepts"
+            changes["val_unit"] = "images" if objective == "classification" else "concepts"
         return self.replace(**changes) if changes else self
 
     def differences(self, other: TrainConfig, *, ignore: frozenset[str] = RESUME_FREE_FIELDS) -> list[str]:

@@ -82,24 +82,30 @@ class TrialSample(NamedTuple):
     subject_id: torch.Tensor
 
 
-def collate_trials(batch: Any) -> TrialSample:
-    """Collate samples into a batch; a batch already assembled by :meth:`PairedTrials.__getitems__` passes through."""
-    if isinstance(batch, TrialSample) and batch.eeg.ndim == 3:
+def collate_trials(batch: Any) -> TrialSample | dict[str, torch.Tensor]:
+    """Collate samples into a batch; a batch already assembled by a dataset's ``__getitems__`` (a
+    :class:`TrialSample` of :class:`PairedTrials` or the dict of :class:`~toolkit.training.tasks.PairedRows`)
+    passes through."""
+    if (isinstance(batch, TrialSample) and batch.eeg.ndim == 3) or isinstance(batch, dict):
         return batch
     from torch.utils.data import default_collate
 
     return default_collate(batch)
 
 
-def batch_to_dict(batch: TrialSample, device: torch.device | str | None = None) -> dict[str, Any]:
+def batch_to_dict(batch: TrialSample | dict, device: torch.device | str | None = None) -> dict[str, Any]:
     """The batch as the dict the objectives (and models' ``training_loss``) receive.
 
     Keys: ``eeg`` (batch, n_chans, n_times), ``image_embeds`` / ``text_embeds`` (batch, embed_dim) or ``None``,
-    ``labels`` (batch,), ``subject_ids`` (batch,) or ``None`` when every subject is unknown.
+    ``labels`` (batch,), ``subject_ids`` (batch,) or ``None`` when every subject is unknown. A dict batch (``inputs``
+    / ``targets`` of the other tasks) is returned with its tensors moved to ``device``.
     """
 
     def move(t: torch.Tensor) -> torch.Tensor:
         return t if device is None else t.to(device, non_blocking=True)
+
+    if isinstance(batch, dict):
+        return {k: move(v) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
     ids = batch.subject_id
     if bool((ids == UNKNOWN_SUBJECT).all()):

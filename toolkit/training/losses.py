@@ -180,6 +180,12 @@ class Objective(nn.Module):
         from ..encoders import LogitScale
 
         super().__init__()
+        config = config.resolved()
+        if config.task != "encoder":
+            raise ToolkitError(
+                f"Objective trains EEG encoders; --task {config.task} has its own objective (DiffusionObjective or "
+                "RegressionObjective in toolkit.training.tasks)."
+            )
         if config.objective not in OBJECTIVES:
             raise ToolkitError(f"Unknown objective {config.objective!r}; known objectives: {', '.join(OBJECTIVES)}.")
         self.name = config.objective

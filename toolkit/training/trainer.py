@@ -148,6 +148,12 @@ def _unwrap(module: nn.Module) -> nn.Module:
     return getattr(module, "module", module)
 
 
+def _n_rows(inputs: dict[str, Any]) -> int:
+    """Samples in a batch dict: its EEG rows, or the rows of its first tensor (the other tasks' ``inputs``)."""
+    first = inputs["eeg"] if "eeg" in inputs else next(v for v in inputs.values() if isinstance(v, torch.Tensor))
+    return int(first.shape[0])
+
+
 def run_epoch(
     encoder: nn.Module,
     objective: Objective,
@@ -198,7 +204,7 @@ def run_epoch(
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        size = int(inputs["eeg"].shape[0])
+        size = _n_rows(inputs)
         total += loss.detach().to(torch.float64) * size
         n_trials += size
         n_steps += 1
@@ -230,7 +236,7 @@ def evaluate_loss(
             batch = dataset.__getitems__(np.arange(start, min(start + batch_size, len(dataset))))
             inputs = batch_to_dict(batch, device)
             loss, _ = objective(encoder, inputs)
-            size = int(inputs["eeg"].shape[0])
+            size = _n_rows(inputs)
             total += float(loss) * size
             n += size
     finally:
@@ -358,6 +364,9 @@ class TrainResult:
         The one test evaluation of the selected checkpoint (``None`` when no test data/embeddings).
     results : dict
         What ``results.json`` holds.
+    model_dir : Path | None
+        Tasks other than ``"encoder"``: the selected model written ready to load (``RUN_DIR/model``: a
+        ``PriorPipeline`` folder for the prior, ``save_pretrained`` of the low-level encoder or projector).
     """
 
     config: TrainConfig
@@ -370,11 +379,21 @@ class TrainResult:
     split: Any
     test: RetrievalResult | None
     results: dict[str, Any] = field(default_factory=dict)
+    model_dir: Path | None = None
+
+    @property
+    def model(self) -> Any:
+        """The trained model with the selected weights (the encoder, prior, low-level encoder or projector)."""
+        return self.encoder
 
 
 # ==================================================================================================== trainer
 class Trainer:
     """Train an EEG encoder for a :class:`~toolkit.training.TrainConfig` (see the module notes).
+
+    A configuration whose ``task`` is not ``"encoder"`` (the prior, the low-level encoder, the caption projector)
+    builds a :class:`toolkit.training.tasks.TaskTrainer`, which runs the same loop, checkpoints, resume and
+    validation-only selection on its own data, model and objective.
 
     Parameters
     ----------
@@ -390,8 +409,16 @@ class Trainer:
     accelerator : accelerate.Accelerator | None
         Use this accelerator (``config.accelerate`` builds one when ``None``).
     data : RunData | None
-        Pre-built data (:func:`~toolkit.training.build_run_data`) for this configuration.
+        Pre-built data (:func:`~toolkit.training.build_run_data`, or
+        :func:`~toolkit.training.tasks.build_task_data` for the other tasks) for this configuration.
     """
+
+    def __new__(cls, config: TrainConfig, *args: Any, **kwargs: Any) -> Trainer:
+        if cls is Trainer and isinstance(config, TrainConfig) and config.task != "encoder":
+            from .tasks import TaskTrainer
+
+            cls = TaskTrainer
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -410,19 +437,19 @@ class Trainer:
         self.run_dir = Path(self.config.out).expanduser() if self.config.out is not None else None
         self._resume_state: tuple[dict, dict] | None = None
         self._check_run_dir()
-        self.data = data if data is not None else build_run_data(self.config, embedder=embedder)
+        self.data = data if data is not None else self._build_data(embedder)
         self.device = _resolve_device(self.config.device)
         _seed_everything(self.config.seed)
         self.encoder = self._build_encoder(encoder)
-        self.embed_dim = int(self.encoder.config.embed_dim)
+        self.embed_dim = getattr(self.encoder.config, "embed_dim", None)
         self.init_digest = _state_digest(self.encoder)
-        self.objective = Objective(self.config, embed_dim=self.embed_dim, n_classes=self.data.n_classes)
+        self.objective = self._build_objective()
         self.accelerator = accelerator
         if self.config.accelerate and self.accelerator is None:
             from ..utils import require
 
             accelerate = require("accelerate", extra="encoders", purpose="--accelerate")
-            self.accelerator = accelerate.Accelerator(cpu=self.device.type == "cpu")
+            self.accelerator = accelerate.Accelerator(cpu=self.device.type == "cpu", **self._accelerator_kwargs())
         if self.accelerator is not None:
             self.device = self.accelerator.device
         self.encoder.to(self.device)
@@ -458,6 +485,16 @@ class Trainer:
     def is_main(self) -> bool:
         """Whether this process writes files (always, without accelerate)."""
         return self.accelerator is None or self.accelerator.is_main_process
+
+    def _accelerator_kwargs(self) -> dict[str, Any]:
+        """Extra arguments of the :class:`accelerate.Accelerator` built for ``accelerate=True``."""
+        return {}
+
+    def _build_data(self, embedder: Any) -> RunData:
+        return build_run_data(self.config, embedder=embedder)
+
+    def _build_objective(self) -> nn.Module:
+        return Objective(self.config, embed_dim=self.embed_dim, n_classes=self.data.n_classes)
 
     def _check_run_dir(self) -> None:
         cfg = self.config
@@ -727,8 +764,11 @@ class Trainer:
         if hasattr(self.loader, "set_epoch"):
             self.loader.set_epoch(epoch)
 
+    def _validation(self) -> dict[str, float | None]:
+        return _validate(self)  # looked up at call time (tests script it)
+
     def _record(self, epoch: int, stats: dict[str, float]) -> dict[str, Any]:
-        val = _validate(self)
+        val = self._validation()
         objective = _unwrap(self.objective)
         scale = objective.scale()
         return {
@@ -781,6 +821,7 @@ class Trainer:
         self._best_weights()
         encoder, objective = _unwrap(self.encoder).eval(), _unwrap(self.objective).eval()
         test, reason = self._evaluate_test(encoder, objective)
+        model_dir = self._export(encoder) if self.run_dir is not None and self.is_main else None
         best = self.history[self.best_epoch - 1] if 0 < self.best_epoch <= len(self.history) else {}
         results = {
             "selection": {
@@ -799,6 +840,8 @@ class Trainer:
             "epochs": len(self.history),
             "toolkit_version": __version__,
         }
+        if model_dir is not None:
+            results["model_dir"] = model_dir.name
         if self.run_dir is not None and self.is_main:
             from ..utils import atomic_write_json
 
@@ -814,7 +857,12 @@ class Trainer:
             split=self.data.split,
             test=test,
             results=results,
+            model_dir=model_dir,
         )
+
+    def _export(self, model: nn.Module) -> Path | None:
+        """Write the selected model ready to load (the other tasks); encoders are used from ``best/``."""
+        return None
 
     # -- test -------------------------------------------------------------------------------------------------
     def _selection_rule(self) -> str:
@@ -930,9 +978,33 @@ def train(
     embedder: Any = None,
     callbacks: Iterable[Any] = (),
     accelerator: Any = None,
+    data: Any = None,
 ) -> TrainResult:
-    """Run a training configuration (see :class:`Trainer`) and return its :class:`TrainResult`."""
-    return Trainer(config, encoder=encoder, embedder=embedder, callbacks=callbacks, accelerator=accelerator).fit()
+    """Run a training configuration (see :class:`Trainer`) and return its :class:`TrainResult`.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        What to train (``config.task``: an EEG encoder, the prior, the low-level encoder or the projector).
+    encoder : nn.Module | None
+        Train this model instead of building a fresh one (an EEG encoder, or the task's model).
+    embedder : toolkit.embeddings.Embedder | None
+        Compute the image/text embeddings with this embedder (encoder task).
+    callbacks : iterable of Callback | callable
+        Hooks (a callable ``f(trainer, record)`` is called after each epoch).
+    accelerator : accelerate.Accelerator | None
+        Use this accelerator.
+    data : RunData | TaskData | None
+        Pre-built data (e.g. :func:`toolkit.training.tasks.build_task_data` from in-memory arrays).
+
+    Returns
+    -------
+    TrainResult
+        The selected model, the history and the results.
+    """
+    return Trainer(
+        config, encoder=encoder, embedder=embedder, callbacks=callbacks, accelerator=accelerator, data=data
+    ).fit()
 
 
 def train_loso(
@@ -960,6 +1032,8 @@ def train_loso(
     from ..retrieval import summarize_subjects, summary_to_dict
     from .data import _data_subjects
 
+    if config.task != "encoder":
+        raise ToolkitError(f"Leave-one-subject-out folds train EEG encoders; --task {config.task} has none.")
     if config.data is None:
         raise ToolkitError("No training data given; pass data (--data STORE_OR_ROOT).")
     pool = list(config.subjects) if config.subjects is not None else _data_subjects(config.data)
