@@ -9,9 +9,13 @@ your own recording).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
+import json
 import os
+import shutil
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +31,11 @@ from .your_eeg_tab import CSS as YOUR_EEG_CSS
 from .your_eeg_tab import YourEEGTab
 
 TITLE = "EEG visual decoding toolkit"
+#: Set by Hugging Face in a Space's environment: there the examples' outputs are computed at start-up.
+SPACE_ENV = "SPACE_ID"
+#: Values of ``cache_examples`` (``build_app``) and ``--cache-examples`` (command line).
+CACHE_CHOICES = {"auto": None, "eager": True, "lazy": "lazy", "off": False}
+_COMPLETE = ".complete"  # written in the examples' folder once the server has stored all of them
 
 _HEADERS = {
     "demo": (
@@ -101,6 +110,7 @@ def build_app(
     store: Any | None = None,
     images_root: str | os.PathLike | None = None,
     pipeline: Any | None = None,
+    cache_examples: bool | str | None = None,
 ) -> Any:
     """Build the app's :class:`gradio.Blocks` (not launched).
 
@@ -117,6 +127,13 @@ def build_app(
         bundle's). ``None`` with no ``store``: the bundle's pipeline is opened once (its models are not built here;
         when they are missing the header says so and those tabs say how to build them). When ``store`` is not given
         the Trials tab browses the pipeline's store.
+    cache_examples : bool | str | None
+        The decoding tabs' examples: ``True`` computes their outputs when the server starts and stores them, so a
+        visitor sees them at once (slower start); ``"lazy"`` stores each at its first click; ``False`` stores
+        nothing (a click fills the inputs and runs the handler). ``None``: ``True`` on a Hugging Face Space (the
+        ``SPACE_ID`` environment variable is set), ``False`` elsewhere. Stored outputs go under
+        ``$GRADIO_EXAMPLES_CACHE`` (default: the toolkit's cache folder), in a folder keyed by the bundle's
+        manifest and the app's code, so a rebuilt bundle never shows old outputs.
 
     Returns
     -------
@@ -138,7 +155,7 @@ def build_app(
     browser = TrialBrowser(store, images_root=images_root)
     tab = TrialsTab(browser)
     image_roots = _image_roots(browser)
-    your_eeg = YourEEGTab()
+    your_eeg = YourEEGTab(pipeline=pipeline)
     decoding = (
         [("Retrieval", RetrievalTab(pipeline)), ("Reconstruct & caption", ReconstructTab(pipeline)),
          ("Saliency", SaliencyTab(pipeline))]
@@ -147,11 +164,27 @@ def build_app(
     )
     if pipeline is not None:
         image_roots = sorted({*image_roots, Path(pipeline.images_root).resolve()})
+    image_roots = _outermost(image_roots)
     if image_roots:
-        # The stimulus images live in the bundle (or the user's data folder): let Gradio serve them directly.
-        gr.set_static_paths([str(p) for p in image_roots])
+        # The stimulus images live in the bundle (or the user's data folder): let Gradio serve them directly. Gradio
+        # checks every file of every answer against each static folder (resolving both paths), so the list is kept
+        # short: nested folders are dropped and folders already registered are not added again.
+        import gradio.data_classes
+
+        registered = getattr(getattr(gradio.data_classes, "_StaticFiles", None), "all_paths", None) or []
+        known = {Path(p) for p in registered}
+        new_roots = [str(p) for p in image_roots if p not in known]
+        if new_roots:
+            gr.set_static_paths(new_roots)
+    cache = _cache_mode(cache_examples)
     # Uploads and rendered files are removed from the server after an hour (checked hourly).
-    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as app:
+    examples_dir = _examples_cache_dir(bundle, pipeline) if cache and pipeline is not None else None
+    if cache is True and examples_dir is not None and not (examples_dir / _COMPLETE).exists():
+        # Outputs stored by a start that did not finish (Gradio would reuse the partial folder as it is).
+        shutil.rmtree(examples_dir, ignore_errors=True)
+    with _examples_cache(examples_dir), gr.Blocks(
+        title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)
+    ) as app:
         header = _HEADERS.get(bundle, f"**Bundle: `{bundle}`**")
         if pipeline_problem is not None:
             header += f"\n\n> **The decoding tabs are off:** {pipeline_problem}"
@@ -159,9 +192,10 @@ def build_app(
         with gr.Tabs():
             with gr.Tab("Trials"):
                 tab.build()
+            examples = {}
             for name, decoding_tab in decoding:
                 with gr.Tab(name):
-                    decoding_tab.build()
+                    examples[name] = decoding_tab.build(cache_examples=cache)["examples"]
             if pipeline is None:
                 for name in ("Retrieval", "Reconstruct & caption", "Saliency"):
                     with gr.Tab(name):
@@ -170,6 +204,9 @@ def build_app(
                 your_eeg.build()
     app.toolkit_bundle = bundle
     app.toolkit_pipeline = pipeline
+    app.toolkit_cache_examples = cache if pipeline is not None else False
+    app.toolkit_examples_dir = examples_dir
+    app.toolkit_examples = examples  # tab name -> gr.Examples
     app.toolkit_image_roots = image_roots
     app.toolkit_allowed_paths = [*image_roots, *your_eeg.allowed_paths]  # the example recording's folder
     app.toolkit_max_file_size = your_eeg.max_file_bytes  # uploads larger than this are refused by Gradio
@@ -184,6 +221,65 @@ def _open_pipeline(bundle: str) -> tuple[Any, str | None]:
         return load_pipeline(bundle, build=False), None
     except ToolkitError as err:
         return None, str(err)
+
+
+def on_space() -> bool:
+    """Whether this process runs on a Hugging Face Space (``SPACE_ID`` is set there)."""
+    return bool(os.environ.get(SPACE_ENV, "").strip())
+
+
+def _cache_mode(cache_examples: Any) -> bool | str:
+    """``cache_examples`` of :func:`build_app` checked, ``None`` resolved (``True`` on a Space)."""
+    if cache_examples is None:
+        return on_space()
+    if isinstance(cache_examples, bool) or cache_examples == "lazy":
+        return cache_examples
+    raise ToolkitError(f"cache_examples must be True, False, 'lazy' or None; got {cache_examples!r}.")
+
+
+def _examples_cache_dir(bundle: str, pipeline: Any) -> Path:
+    """Folder of the stored example outputs: keyed by the bundle's manifest and the app's code.
+
+    Gradio names its folders after component ids and reuses a folder that exists ("delete this folder if your
+    examples changed"); keying the parent by what the outputs depend on avoids showing outputs of an older bundle.
+    """
+    from toolkit.utils import cache_dir
+
+    digest = hashlib.sha256()
+    digest.update(json.dumps(getattr(pipeline, "manifest", {}), sort_keys=True, default=str).encode())
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(source.name.encode() + source.read_bytes())
+    root = os.environ.get("GRADIO_EXAMPLES_CACHE")
+    base = Path(root) if root else cache_dir("app-examples")
+    return base / f"{bundle}-{digest.hexdigest()[:16]}"
+
+
+@contextlib.contextmanager
+def _examples_cache(folder: Path | None) -> Iterator[None]:
+    """Point Gradio's example cache (``GRADIO_EXAMPLES_CACHE``, read when each ``gr.Examples`` is created) at
+    ``folder`` while the app is built, then restore the variable."""
+    if folder is None:
+        yield
+        return
+    previous = os.environ.get("GRADIO_EXAMPLES_CACHE")
+    os.environ["GRADIO_EXAMPLES_CACHE"] = str(folder)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("GRADIO_EXAMPLES_CACHE", None)
+        else:
+            os.environ["GRADIO_EXAMPLES_CACHE"] = previous
+
+
+def _outermost(folders: Sequence[Path]) -> list[Path]:
+    """``folders`` without those inside another one of them (a static folder covers its subfolders)."""
+    folders = sorted({Path(f) for f in folders}, key=lambda f: len(f.parts))
+    kept: list[Path] = []
+    for folder in folders:
+        if not any(folder == k or k in folder.parents for k in kept):
+            kept.append(folder)
+    return sorted(kept)
 
 
 def _image_roots(browser: Any) -> list[Path]:
@@ -217,8 +313,15 @@ def launch(
     share: bool = False,
     block: bool = True,
     quiet: bool = False,
+    torch_threads: int | None = 1,
 ) -> str:
     """Serve the app locally (no telemetry, no server-side rendering, nothing fetched at launch).
+
+    Handlers run in Gradio's worker threads, several at a time (each event has its ``concurrency_limit``; the
+    read-only ``/retrieve`` runs up to :data:`demos.retrieval_tab.RETRIEVE_CONCURRENCY` requests at once). Torch's
+    and BLAS's own thread pools are limited to ``torch_threads`` so that concurrent requests do not each start a pool
+    per core: on a small machine that oversubscribes the cores and makes every request wait for the others. When the
+    examples are stored at start-up (see :func:`build_app`) they are computed here, before the server answers.
 
     Parameters
     ----------
@@ -234,6 +337,8 @@ def launch(
         Keep serving until interrupted; ``False`` returns once the server is up (tests, notebooks).
     quiet : bool
         Do not print the URL.
+    torch_threads : int | None
+        Threads of torch's and BLAS's pools for the whole process (``None``: leave them as they are).
 
     Returns
     -------
@@ -242,29 +347,63 @@ def launch(
     """
     gr = _gr()
     check_port(host, port)
+    if torch_threads is not None:
+        limit_threads(torch_threads)
     _, url, _ = app.launch(
         server_name=host,
         server_port=int(port),
         share=bool(share),
         show_error=True,
         ssr_mode=False,
-        prevent_thread_lock=not block,
+        prevent_thread_lock=True,  # blocks below, once the examples are marked stored
         quiet=quiet,
         allowed_paths=[str(p) for p in getattr(app, "toolkit_allowed_paths", getattr(app, "toolkit_image_roots", []))],
         max_file_size=getattr(app, "toolkit_max_file_size", None),
         theme=gr.themes.Default(primary_hue="blue"),
         css="\n".join([TRIALS_CSS, YOUR_EEG_CSS, RECONSTRUCT_CSS]),
     )
+    examples_dir = getattr(app, "toolkit_examples_dir", None)
+    if getattr(app, "toolkit_cache_examples", False) is True and examples_dir is not None:
+        # The server stores the examples before it starts answering: they are all there now.
+        from toolkit.utils import atomic_write_text
+
+        Path(examples_dir).mkdir(parents=True, exist_ok=True)
+        atomic_write_text(Path(examples_dir) / _COMPLETE, "stored by demos.app.launch\n")
+    if block:
+        app.block_thread()  # until interrupted
     return url
 
 
+def limit_threads(n: int) -> None:
+    """Limit torch's intra-op pool and the BLAS/OpenMP pools (threadpoolctl) to ``n`` threads, process-wide.
+
+    Called before the server's worker threads start: torch applies its setting to threads created afterwards.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ToolkitError(f"torch_threads must be a positive integer or None; got {n!r}.")
+    import torch
+
+    torch.set_num_threads(n)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: torch's own pool is the one that matters
+        return
+    threadpool_limits(limits=n)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point: ``python -m demos.app [--bundle demo] [--host H] [--port P] [--share]``."""
+    """Command-line entry point: ``python -m demos.app [--bundle demo] [--host H] [--port P] [--share]
+    [--cache-examples auto|eager|lazy|off]``."""
     parser = argparse.ArgumentParser(prog="python -m demos.app", description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", default="demo", help="bundle to browse (demo or atm-things-eeg)")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--share", action="store_true", help="create a public gradio.live link")
+    parser.add_argument(
+        "--cache-examples", choices=list(CACHE_CHOICES), default="auto",
+        help="store the examples' outputs: at start-up (eager), at first click (lazy), never (off); auto: eager on "
+        "a Hugging Face Space, off elsewhere",
+    )
     args = parser.parse_args(argv)
     try:
         if args.bundle == "demo":
@@ -272,7 +411,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from toolkit.bundles import build_demo_bundle
 
             build_demo_bundle()
-        app = build_app(args.bundle)
+        app = build_app(args.bundle, cache_examples=CACHE_CHOICES[args.cache_examples])
         launch(app, host=args.host, port=args.port, share=args.share)
     except ToolkitError as err:
         print(f"error: {err}")

@@ -13,7 +13,20 @@ from typing import Any
 
 from toolkit import ToolkitError
 
-from .retrieval_tab import AVERAGE, _integer, _number, check_encoder, pick_trial, picker, select_subject
+from .retrieval_tab import (
+    AVERAGE,
+    _integer,
+    _number,
+    add_examples,
+    check_encoder,
+    example_label,
+    example_trials,
+    pick_trial,
+    picker,
+    pipeline_lock,
+    select_subject,
+    shared_model,
+)
 from .trials_tab import _error, _gr
 
 #: Validated ranges of the generation controls (the demo prior is small: 100 steps is already slow on a CPU).
@@ -87,10 +100,16 @@ class ReconstructTab:
         seed = _integer(seed, "seed", *SEED_RANGE)
         steps = _integer(steps, "steps", *STEPS_RANGE)
         guidance = _number(guidance, "guidance", *GUIDANCE_RANGE)
-        out = self.pipeline.reconstruct(
-            eeg, subject, encoder=encoder, seed=seed, num_inference_steps=steps, guidance_scale=guidance,
-            size=IMAGE_SIZE,
-        )
+        shared_model(self.pipeline, "encoder", encoder)
+        shared_model(self.pipeline, "prior")
+        shared_model(self.pipeline, "vision")
+        # The prior's scheduler holds the timesteps of the running call: one generation at a time per pipeline
+        # (shared with every tab that generates).
+        with pipeline_lock(self.pipeline, "generation"):
+            out = self.pipeline.reconstruct(
+                eeg, subject, encoder=encoder, seed=seed, num_inference_steps=steps, guidance_scale=guidance,
+                size=IMAGE_SIZE,
+            )
         # Captions of the same image embeddings the images were decoded from (one captioner call for all three).
         import numpy as np
 
@@ -126,13 +145,27 @@ class ReconstructTab:
         """Refresh the trial and repetition choices for ``subject`` (API ``/reconstruct_subject``)."""
         return select_subject(self.pipeline, subject)
 
-    def build(self) -> dict:
+    def examples(self) -> list[list]:
+        """Example inputs of ``/reconstruct``: two trials (see :func:`~demos.retrieval_tab.example_trials`) with the
+        default encoder and generation settings."""
+        encoder = self.pipeline.encoders[0]
+        return [
+            [subject, condition, repetition, encoder, DEFAULTS["seed"], DEFAULTS["steps"], DEFAULTS["guidance"]]
+            for subject, condition, repetition in example_trials(self.pipeline, 2)
+        ]
+
+    def build(self, *, cache_examples: bool | str = False) -> dict:
         """Create the tab's components in the current Blocks/Tab context and wire the events.
+
+        Parameters
+        ----------
+        cache_examples : bool | str
+            How the examples' outputs are stored (see :func:`demos.retrieval_tab.add_examples`).
 
         Returns
         -------
         dict
-            The components by name.
+            The components by name (``"examples"``: the :class:`gradio.Examples`).
         """
         gr = _gr()
         gr.Markdown(
@@ -149,6 +182,7 @@ class ReconstructTab:
             steps = gr.Slider(*STEPS_RANGE, value=DEFAULTS["steps"], step=1, label="Prior steps")
             guidance = gr.Slider(*GUIDANCE_RANGE, value=DEFAULTS["guidance"], step=0.5, label="Guidance scale")
         run = gr.Button("Reconstruct", variant="primary")
+        examples_slot = gr.Column()  # filled below, once the outputs exist
         with gr.Row(equal_height=True):
             kwargs = {"interactive": False, "height": 260}
             stimulus = gr.Image(type="filepath", label="Stimulus", elem_id="reconstruct-stimulus", **kwargs)
@@ -161,15 +195,25 @@ class ReconstructTab:
         subject.input(
             self.select_subject, inputs=[subject], outputs=[condition, repetition], api_name="reconstruct_subject"
         )
+        inputs = [subject, condition, repetition, encoder, seed, steps, guidance]
+        outputs = [stimulus, recon, shuffled, prior_only, captions, metrics]
         run.click(
             self.reconstruct,
-            inputs=[subject, condition, repetition, encoder, seed, steps, guidance],
-            outputs=[stimulus, recon, shuffled, prior_only, captions, metrics],
+            inputs=inputs,
+            outputs=outputs,
             api_name="reconstruct",
-            concurrency_limit=2,
+            concurrency_limit=1,  # the generation is serialised anyway (see _reconstruct)
         )
+        rows = self.examples()
+        with examples_slot:
+            examples = add_examples(
+                rows, inputs=inputs, outputs=outputs, fn=self.reconstruct, cache=cache_examples,
+                api_name="reconstruct_example",
+                labels=[f"{example_label(self.pipeline, *row[:3])} · {row[3]}" for row in rows],
+            )
         return {
             "subject": subject, "condition": condition, "repetition": repetition, "encoder": encoder, "seed": seed,
             "steps": steps, "guidance": guidance, "run": run, "stimulus": stimulus, "recon": recon,
             "shuffled": shuffled, "prior_only": prior_only, "captions": captions, "metrics": metrics,
+            "examples": examples,
         }

@@ -21,7 +21,58 @@ from .trials_tab import _error, _gr
 AVERAGE = -1  # the "repetition" meaning: the average of all repetitions (the test convention)
 DEFAULT_K = 5
 ACCURACY_KS = (2, 4, 10, 50, 100, 200)  # k of the k-way curve (those above the gallery size are left out)
-_CONDITION_CACHE = 512  # cached rankings (batches of one condition's repetitions, or of a subject's averages)
+_RANKING_CACHE = 4096  # cached rankings (of one single-repetition trial, or of a subject's averaged trials)
+#: Concurrent ``/retrieve`` requests. The handler is read-only and thread-safe (locked caches, models loaded under
+#: :func:`shared_model`, inference only); once a subject's caches are warm a request is a few milliseconds of
+#: lookups, so queueing behind a small limit would only add waiting (and the queue's status messages).
+RETRIEVE_CONCURRENCY = 16
+
+
+# -- models and state shared by the decoding tabs ---------------------------------------------------------------------
+_LOCKS: dict[tuple[int, str], threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def pipeline_lock(pipeline: Any, what: str) -> threading.Lock:
+    """The app-wide lock named ``what`` of ``pipeline`` (one per object and name, shared by every tab).
+
+    The tabs use ``"encoder:<name>"``, ``"vision"`` and ``"prior"`` to load models once, ``"generation"`` around
+    the diffusion prior, whose scheduler holds the timesteps of the running call (one generation at a time), and
+    ``"attribution:<encoder>"`` around attributions, which freeze the encoder's parameters while they run. A tab
+    passes itself as ``pipeline`` for the locks of its own caches.
+    """
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault((id(pipeline), what), threading.Lock())
+
+
+def shared_model(pipeline: Any, kind: str, name: str | None = None) -> Any:
+    """``pipeline.encoder(name)``, ``pipeline.vision`` or ``pipeline.prior``, loaded by one thread only.
+
+    The pipeline loads its models lazily on first use; when concurrent requests reach a model that is not loaded
+    yet, the first one loads it while the others wait for it instead of loading copies of their own.
+
+    Parameters
+    ----------
+    pipeline : toolkit.pipeline.DecodingPipeline
+        The app's pipeline.
+    kind : str
+        ``"encoder"``, ``"vision"`` or ``"prior"``.
+    name : str | None
+        Encoder name (``kind="encoder"``; ``None``: the default encoder).
+
+    Returns
+    -------
+    object
+        The loaded model.
+    """
+    if kind == "encoder":
+        name = pipeline.encoders[0] if name is None else name
+        with pipeline_lock(pipeline, f"encoder:{name}"):
+            return pipeline.encoder(name)
+    if kind not in ("vision", "prior"):
+        raise ToolkitError(f"Unknown model kind {kind!r}; use 'encoder', 'vision' or 'prior'.")
+    with pipeline_lock(pipeline, kind):
+        return getattr(pipeline, kind)
 
 
 # -- the trial picker shared by the decoding tabs -------------------------------------------------------------------
@@ -87,6 +138,71 @@ def select_subject(pipeline: Any, subject: str) -> tuple:
     return gr.update(choices=trials, value=trials[0][1]), gr.update(choices=reps, value=AVERAGE)
 
 
+def example_trials(pipeline: Any, n: int = 3) -> list[tuple[str, int, int]]:
+    """``n`` example selections ``(subject, test trial, repetition)`` spread over the subjects and the test trials.
+
+    The first is the first subject's first trial averaged over repetitions (what the tabs open on); the others take
+    the next subjects (cycling) and trials further into the test split, every third one a single repetition.
+    """
+    subjects = pipeline.subjects
+    n_conditions = pipeline.trials(subjects[0], "test").n_conditions
+    step = max(1, n_conditions // max(n, 1))
+    out = []
+    for i in range(n):
+        repetition = 0 if i % 3 == 2 else AVERAGE
+        out.append((subjects[i % len(subjects)], (i * step) % n_conditions, repetition))
+    return out
+
+
+def add_examples(
+    rows: list[list],
+    *,
+    inputs: list,
+    outputs: list,
+    fn: Any,
+    cache: bool | str,
+    api_name: str,
+    labels: list[str] | None = None,
+) -> Any:
+    """A :class:`gradio.Examples` block in the current Blocks context (see :func:`demos.app.build_app`).
+
+    Parameters
+    ----------
+    rows : list of list
+        One list of input values per example.
+    inputs, outputs : list of gradio components
+        The handler's inputs and outputs.
+    fn : callable
+        The handler.
+    cache : bool | str
+        ``True``: outputs computed when the server starts and stored (a visitor sees them at once); ``"lazy"``:
+        computed at the first click and stored; ``False``: not stored, a click fills the inputs and runs ``fn``.
+    api_name : str
+        Name of the example event's API endpoint.
+    labels : list of str | None
+        Text shown for each example instead of its values.
+
+    Returns
+    -------
+    gradio.Examples
+    """
+    gr = _gr()
+    if cache not in (True, False, "lazy"):
+        raise ToolkitError(f"cache_examples must be True, False or 'lazy'; got {cache!r}.")
+    return gr.Examples(
+        rows, inputs=inputs, outputs=outputs, fn=fn, cache_examples=bool(cache),
+        cache_mode="lazy" if cache == "lazy" else "eager", run_on_click=not cache, api_name=api_name,
+        example_labels=labels, label="Examples" + (" (precomputed)" if cache is True else ""),
+    )
+
+
+def example_label(pipeline: Any, subject: str, condition: int, repetition: int) -> str:
+    """``"sub-01 · trial 3: red_plain_star · average"`` (the text of an example button)."""
+    concept = pipeline.trials(subject, "test").images.concept_of(condition)
+    what = "average" if repetition == AVERAGE else f"repetition {repetition + 1}"
+    return f"{subject} · trial {condition}: {concept} · {what}"
+
+
 def check_encoder(pipeline: Any, encoder: Any) -> str:
     """``encoder`` if the bundle has it, else a ToolkitError listing the encoders."""
     if encoder in (None, ""):
@@ -135,44 +251,60 @@ class RetrievalTab:
         self._rankings: OrderedDict[tuple, Any] = OrderedDict()  # see ranking()
         self._figures: dict[str, tuple[Any, str]] = {}  # subject -> (k-way figure, protocol cards)
         self._evaluations: dict[tuple[str, str], Any] = {}  # (subject, encoder) -> RetrievalResult
+        self._concepts: list[str] | None = None  # concept of each test-gallery row
+
+    def concepts(self) -> list[str]:
+        """Concept of each row of the test image gallery (read once)."""
+        if self._concepts is None:
+            self._concepts = list(self.pipeline.gallery("image")[1])
+        return self._concepts
 
     # -- cached library calls ---------------------------------------------------------------------------------------
     def ranking(self, subject: str, encoder: str, condition: int, repetition: int) -> tuple:
-        """Full-gallery ranking ``(indices, scores)`` of one test trial, from cached batches of library calls.
+        """Full-gallery ranking ``(indices, scores)`` of one test trial, from cached library calls.
 
-        Averaged trials are ranked once per subject and encoder (one batch of the subject's test conditions);
-        single repetitions once per condition (one batch of its repetitions; the last ``_CONDITION_CACHE``
-        conditions are kept). A trial's ranking does not depend on the batch it was computed in.
+        Averaged trials are ranked once per subject and encoder (one batch of the subject's test conditions); a
+        single repetition is ranked alone, and the last ``_RANKING_CACHE`` of those are kept. (Ranking all the
+        repetitions of a condition at once would be cheaper per trial, but concurrent requests would then each hold
+        a whole batch's activations at the same time, and the server's memory would grow by their sum.) A trial's
+        ranking does not depend on the batch it was computed in.
         """
-        n_gallery = len(self.pipeline.gallery("image")[1])
+        n_gallery = len(self.concepts())
         if repetition == AVERAGE:
             key: tuple = (subject, encoder, AVERAGE)
             row = condition
         else:
-            key, row = (subject, encoder, condition), repetition
+            key, row = (subject, encoder, condition, repetition), 0
         with self._lock:
             out = self._rankings.get(key)
             if out is not None:
                 self._rankings.move_to_end(key)
         if out is None:
             trials = self.pipeline.trials(subject, "test", average=repetition == AVERAGE)
-            eeg = trials.data[:, 0] if repetition == AVERAGE else trials.data[condition]
-            out = self.pipeline.retrieve(eeg, subject, encoder=encoder, k=n_gallery)
+            eeg = trials.data[:, 0] if repetition == AVERAGE else trials.data[condition, repetition][None]
+            shared_model(self.pipeline, "encoder", encoder)
+            result = self.pipeline.retrieve(eeg, subject, encoder=encoder, k=n_gallery)
+            out = (result.indices, result.scores)  # the rest (embeddings, concept names) is not needed again
             with self._lock:
                 self._rankings[key] = out
-                while len(self._rankings) > _CONDITION_CACHE:
+                while len(self._rankings) > _RANKING_CACHE:
                     self._rankings.popitem(last=False)
-        return out.indices[row], out.scores[row]
+        return out[0][row], out[1][row]
 
     def evaluation(self, subject: str, encoder: str) -> Any:
         """``pipeline.evaluate`` of the subject's test split with ``encoder`` (cached)."""
         key = (subject, encoder)
         if key not in self._evaluations:
-            n_gallery = len(self.pipeline.gallery("image")[1])
-            ks = [k for k in ACCURACY_KS if k <= n_gallery]
-            result = self.pipeline.evaluate(subject, encoder=encoder, ks=ks, n_draws=100, seed=0)
-            with self._lock:
-                self._evaluations[key] = result
+            # Seconds of work: concurrent first requests for a subject wait for one evaluation instead of each
+            # running their own.
+            with pipeline_lock(self, f"evaluation:{subject}:{encoder}"):
+                if key not in self._evaluations:
+                    n_gallery = len(self.concepts())
+                    ks = [k for k in ACCURACY_KS if k <= n_gallery]
+                    shared_model(self.pipeline, "encoder", encoder)
+                    result = self.pipeline.evaluate(subject, encoder=encoder, ks=ks, n_draws=100, seed=0)
+                    with self._lock:
+                        self._evaluations[key] = result
         return self._evaluations[key]
 
     # -- handlers -------------------------------------------------------------------------------------------------
@@ -205,7 +337,7 @@ class RetrievalTab:
 
     def _retrieve(self, subject: str, condition: Any, repetition: Any, k: Any) -> tuple:
         trials, _, condition, repetition = pick_trial(self.pipeline, subject, condition, repetition)
-        concepts = self.pipeline.gallery("image")[1]
+        concepts = self.concepts()
         k = _integer(k, "k", 1, len(concepts))
         galleries, lines = [], []
         for encoder in self.pipeline.encoders:
@@ -278,17 +410,28 @@ class RetrievalTab:
         """Refresh the trial and repetition choices for ``subject`` (API ``/retrieval_subject``)."""
         return select_subject(self.pipeline, subject)
 
+    def examples(self) -> list[list]:
+        """Example inputs of ``/retrieve``: three trials (see :func:`example_trials`), top 5."""
+        k = min(DEFAULT_K, len(self.concepts()))
+        rows = example_trials(self.pipeline, 3)
+        return [[subject, condition, repetition, k] for subject, condition, repetition in rows]
+
     # -- layout -----------------------------------------------------------------------------------------------------
-    def build(self) -> dict:
+    def build(self, *, cache_examples: bool | str = False) -> dict:
         """Create the tab's components in the current Blocks/Tab context and wire the events.
+
+        Parameters
+        ----------
+        cache_examples : bool | str
+            How the examples' outputs are stored (see :func:`add_examples`).
 
         Returns
         -------
         dict
-            The components by name.
+            The components by name (``"examples"``: the :class:`gradio.Examples`).
         """
         gr = _gr()
-        n_gallery = len(self.pipeline.gallery("image")[1])
+        n_gallery = len(self.concepts())
         gr.Markdown(
             "Zero-shot retrieval: the EEG of one test trial is embedded by each encoder and compared with the "
             "embeddings of every test image; the trial's own image is marked **✓ true**. The curves give the k-way "
@@ -298,6 +441,7 @@ class RetrievalTab:
             subject, condition, repetition = picker(self.pipeline)
             k = gr.Slider(1, n_gallery, value=min(DEFAULT_K, n_gallery), step=1, label="Top k")
         run = gr.Button("Retrieve", variant="primary")
+        examples_slot = gr.Column()  # filled below, once the outputs exist
         summary = gr.Markdown()
         galleries = []
         with gr.Row(equal_height=False):
@@ -319,10 +463,16 @@ class RetrievalTab:
         )
         gr.on(
             [run.click, condition.input, repetition.input, k.release],
-            self.retrieve, inputs=inputs, outputs=outputs, api_name="retrieve", concurrency_limit=4,
+            self.retrieve, inputs=inputs, outputs=outputs, api_name="retrieve", concurrency_limit=RETRIEVE_CONCURRENCY,
             trigger_mode="always_last",
         )
+        rows = self.examples()
+        with examples_slot:
+            examples = add_examples(
+                rows, inputs=inputs, outputs=outputs, fn=self.retrieve, cache=cache_examples,
+                api_name="retrieval_example", labels=[example_label(self.pipeline, *row[:3]) for row in rows],
+            )
         return {
             "subject": subject, "condition": condition, "repetition": repetition, "k": k, "run": run,
-            "galleries": galleries, "curves": curves, "summary": summary, "cards": cards,
+            "galleries": galleries, "curves": curves, "summary": summary, "cards": cards, "examples": examples,
         }

@@ -17,7 +17,18 @@ from typing import Any
 
 from toolkit import ToolkitError
 
-from .retrieval_tab import AVERAGE, _number, check_encoder, pick_trial, picker, select_subject
+from .retrieval_tab import (
+    AVERAGE,
+    _number,
+    add_examples,
+    check_encoder,
+    example_label,
+    pick_trial,
+    picker,
+    pipeline_lock,
+    select_subject,
+    shared_model,
+)
 from .trials_tab import _error, _gr
 
 #: Attribution methods offered, with the settings that keep one request well under 1.5 s on a CPU.
@@ -74,10 +85,14 @@ class SaliencyTab:
             # Baseline: the subject's mean test trial (a "typical" signal; zeros would be far from real EEG).
             averaged = self.pipeline.trials(subject, "test", average=True).data[:, 0]
             options["baselines"] = averaged.mean(axis=0, keepdims=True)
-        attr = attribute(
-            self.pipeline.encoder(encoder), eeg, method=method, target=target, index=[condition],
-            image_embeds=gallery, normalize=True, subject_ids=self._subject_id(encoder, subject), **options,
-        )[0]
+        model = shared_model(self.pipeline, "encoder", encoder)
+        # One attribution per encoder at a time: it freezes the encoder's parameters (requires_grad) for its
+        # duration and restores them after, which concurrent attributions would interleave.
+        with pipeline_lock(self.pipeline, f"attribution:{encoder}"):
+            attr = attribute(
+                model, eeg, method=method, target=target, index=[condition], image_embeds=gallery, normalize=True,
+                subject_ids=self._subject_id(encoder, subject), **options,
+            )[0]
         with self._lock:
             self._attributions[key] = attr
             while len(self._attributions) > _CACHE_SIZE:
@@ -87,23 +102,26 @@ class SaliencyTab:
     def ablations(self, subject: str, encoder: str) -> tuple[Any, Any]:
         """``(window ablation, region ablation)`` of the subject's averaged test split (cached per encoder)."""
         key = (subject, encoder)
-        if key not in self._ablations:
-            from toolkit.explain import ablate_regions, ablate_windows
-
-            trials = self.pipeline.trials(subject, "test", average=True)
-            eeg = trials.data[:, 0]
-            gallery, _ = self.pipeline.gallery("image", normalize=True)
-            ids = self._subject_id(encoder, subject)
-            kwargs = {
-                "normalize": True, "times": trials.times, "ch_names": trials.ch_names, "progress": False,
-                "subject_ids": None if ids is None else ids * len(eeg),
-            }
-            model = self.pipeline.encoder(encoder)
-            windows = ablate_windows(model, eeg, gallery, analyses=("sliding",), **kwargs)
-            regions = ablate_regions(model, eeg, gallery, **kwargs)
-            with self._lock:
-                self._ablations[key] = (windows, regions)
+        with pipeline_lock(self, f"ablations:{subject}:{encoder}"):  # seconds of work: computed once
+            if key not in self._ablations:
+                self._ablations[key] = self._ablate(subject, encoder)
         return self._ablations[key]
+
+    def _ablate(self, subject: str, encoder: str) -> tuple[Any, Any]:
+        from toolkit.explain import ablate_regions, ablate_windows
+
+        trials = self.pipeline.trials(subject, "test", average=True)
+        eeg = trials.data[:, 0]
+        gallery, _ = self.pipeline.gallery("image", normalize=True)
+        ids = self._subject_id(encoder, subject)
+        kwargs = {
+            "normalize": True, "times": trials.times, "ch_names": trials.ch_names, "progress": False,
+            "subject_ids": None if ids is None else ids * len(eeg),
+        }
+        model = shared_model(self.pipeline, "encoder", encoder)
+        windows = ablate_windows(model, eeg, gallery, analyses=("sliding",), **kwargs)
+        regions = ablate_regions(model, eeg, gallery, **kwargs)
+        return windows, regions
 
     # -- handlers -------------------------------------------------------------------------------------------------
     def saliency(
@@ -201,14 +219,34 @@ class SaliencyTab:
         """Refresh the trial and repetition choices for ``subject`` (API ``/saliency_subject``)."""
         return select_subject(self.pipeline, subject)
 
+    def examples(self) -> list[list]:
+        """Example inputs of ``/saliency``: integrated gradients of two averaged trials of the first subject (one
+        subject: its ablations are computed once for both)."""
+        subject, encoder = self.pipeline.subjects[0], self.pipeline.encoders[0]
+        n_conditions = self.pipeline.trials(subject, "test").n_conditions
+        latency = self._default_latency(subject)
+        return [
+            [subject, condition, AVERAGE, encoder, "ig", "similarity", latency]
+            for condition in sorted({0, n_conditions // 2})
+        ]
+
+    def _default_latency(self, subject: str) -> float:
+        times = self.pipeline.trials(subject, "test").times
+        return min(max(DEFAULT_LATENCY, float(times[0])), float(times[-1]))
+
     # -- layout -----------------------------------------------------------------------------------------------------
-    def build(self) -> dict:
+    def build(self, *, cache_examples: bool | str = False) -> dict:
         """Create the tab's components in the current Blocks/Tab context and wire the events.
+
+        Parameters
+        ----------
+        cache_examples : bool | str
+            How the examples' outputs are stored (see :func:`demos.retrieval_tab.add_examples`).
 
         Returns
         -------
         dict
-            The components by name.
+            The components by name (``"examples"``: the :class:`gradio.Examples`).
         """
         gr = _gr()
         subject0 = self.pipeline.subjects[0]
@@ -227,10 +265,11 @@ class SaliencyTab:
             method = gr.Radio([(v[0], k) for k, v in METHODS.items()], value="ig", label="Method")
             target = gr.Radio([(v, k) for k, v in TARGETS.items()], value="similarity", label="Target")
             latency = gr.Slider(
-                float(times[0]), float(times[-1]), value=min(max(DEFAULT_LATENCY, float(times[0])), float(times[-1])),
+                float(times[0]), float(times[-1]), value=self._default_latency(subject0),
                 step=float(times[1] - times[0]), label="Latency of the scalp map (s)",
             )
         run = gr.Button("Explain", variant="primary")
+        examples_slot = gr.Column()  # filled below, once the outputs exist
         summary = gr.Markdown()
         with gr.Row(equal_height=False):
             with gr.Column():
@@ -243,18 +282,27 @@ class SaliencyTab:
         subject.input(
             self.select_subject, inputs=[subject], outputs=[condition, repetition], api_name="saliency_subject"
         )
+        inputs = [subject, condition, repetition, encoder, method, target, latency]
+        outputs = [topomap, heatmap, course, window_bars, region_bars, summary]
         gr.on(
             [run.click, latency.release],
             self.saliency,
-            inputs=[subject, condition, repetition, encoder, method, target, latency],
-            outputs=[topomap, heatmap, course, window_bars, region_bars, summary],
+            inputs=inputs,
+            outputs=outputs,
             api_name="saliency",
             concurrency_limit=2,
             trigger_mode="always_last",
         )
+        rows = self.examples()
+        with examples_slot:
+            examples = add_examples(
+                rows, inputs=inputs, outputs=outputs, fn=self.saliency, cache=cache_examples,
+                api_name="saliency_example",
+                labels=[f"{example_label(self.pipeline, *row[:3])} · {METHODS[row[4]][0]}" for row in rows],
+            )
         return {
             "subject": subject, "condition": condition, "repetition": repetition, "encoder": encoder,
             "method": method, "target": target, "latency": latency, "run": run, "summary": summary,
             "topomap": topomap, "heatmap": heatmap, "course": course, "window_bars": window_bars,
-            "region_bars": region_bars,
+            "region_bars": region_bars, "examples": examples,
         }

@@ -1,4 +1,5 @@
-"""The "Your EEG" tab: upload a recording, import it onto a model's montage, inspect what the import did and the ERPs.
+"""The "Your EEG" tab: upload a recording, import it onto a model's montage, inspect the import and the ERPs, and run
+the decoding pipeline on it.
 
 Upload one recording (CSV/TSV with a marker column, FIF, EDF, BDF, BrainVision ``.vhdr`` with its ``.eeg`` and
 ``.vmrk``, EEGLAB ``.set`` with its ``.fdt``), choose a target montage, event ids, window, band and rejection, and
@@ -6,14 +7,21 @@ press "Import": :func:`toolkit.data.import_recordings` does the work; the tab sh
 interpolated / zero-filled / dropped, events per condition, epochs kept), the condition-average ERPs, topomaps at a
 latency and, for two conditions, their difference.
 
+Imported onto the encoders' montage (``things-eeg-63`` for the app's bundles), the trials go through the app's
+decoding pipeline with "Decode" (:func:`toolkit.pipeline.decode_trialset`): top-k retrieval among the bundle's test
+images for every condition average and a chosen trial, that trial's reconstruction with the shuffled-EEG and
+prior-only controls, and its saliency map (channels x time and a scalp map, zero-filled channels left out), under a
+note saying what such results can mean for a recording the encoders never saw.
+
 The handlers are plain methods of :class:`YourEEGTab` (callable and testable without a server), each wired to a
-named API endpoint: ``/your_eeg_import``, ``/your_eeg_view``, ``/your_eeg_example`` and ``/your_eeg_target``.
-:meth:`YourEEGTab.decode` is the one place that turns an imported :class:`~toolkit.data.TrialSet` into views; the
-retrieval / reconstruction / saliency steps extend it (see its docstring).
+named API endpoint: ``/your_eeg_import``, ``/your_eeg_view``, ``/your_eeg_example``, ``/your_eeg_target``,
+``/your_eeg_decode`` and ``/your_eeg_decode_choices``. :meth:`YourEEGTab.decode` is the one place that turns an
+imported :class:`~toolkit.data.TrialSet` into views (the ERP views, and the decoding views on request).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -46,6 +54,10 @@ MAX_TOPOMAP_CONDITIONS = 4  # condition maps in the topomap row (plus the differ
 MAX_DEFAULT_CHANNELS = 6  # channels in the ERP plot before the user picks others
 MAX_ERP_CHANNELS = 12  # channels the ERP plot draws at most (one subplot each)
 TTL_S = 3600  # an imported recording stays in the session for an hour
+AVERAGE = -1  # the "repetition" meaning: the condition's average over its repetitions
+DEFAULT_K = 5
+# Reconstruction settings of the Reconstruct tab's defaults (the demo prior: 20 steps keep a request under a second).
+RECONSTRUCTION = {"seed": 0, "num_inference_steps": 20, "guidance_scale": 5.0, "image_size": 256}
 
 # Recordings are opened through these files; the companions are read through their header.
 RECORDING_ENDINGS = (".fif.gz", ".fif", ".edf", ".bdf", ".vhdr", ".set", ".csv", ".tsv")
@@ -76,7 +88,17 @@ _CLI_WORDS = (
     (re.compile(r"--marker-column"), "the marker column (CSV options)"),
 )
 
-CSS = "#your-eeg-topomap img {object-fit: contain;}"
+CSS = "#your-eeg-topomap img, #your-eeg-saliency-topomap img {object-fit: contain;}"
+
+DECODE_INTRO = (
+    "### Decode: retrieval, reconstruction and saliency\n\n"
+    "Runs the app's encoders on the import: the bundle's test images closest to every condition average and to the "
+    "chosen trial, that trial through the diffusion prior (with two controls), and which channels and moments drove "
+    "its top match. The encoders take the **`things-eeg-63`** montage: choose it as the target montage and press "
+    "Import first. **They were trained on other data and never saw you, your headset or your paradigm** — the "
+    "output says what the results can and cannot mean."
+)
+DECODE_IDLE = "Import a recording onto the `things-eeg-63` target montage, then press Decode."
 
 INTRO = (
     "Upload **your own recording** and see what the toolkit makes of it: events, epochs, channels on a model's "
@@ -374,11 +396,12 @@ class YourEEGViews:
 
     Attributes
     ----------
-    erp : plotly.graph_objects.Figure
-        Condition averages (± standard error over repetitions) at the chosen channels, a line at the latency.
+    erp : plotly.graph_objects.Figure | None
+        Condition averages (± standard error over repetitions) at the chosen channels, a line at the latency
+        (``None`` when only the decoding views were asked for).
     difference : plotly.graph_objects.Figure | None
         Butterfly of the second condition's average minus the first's (exactly two conditions), else ``None``.
-    topomap : np.ndarray, shape (height, width, 3)
+    topomap : np.ndarray, shape (height, width, 3) | None
         One MNE topomap per condition at the latency (and the difference), rendered to RGB.
     latency_s : float
         Time of the sample shown.
@@ -387,12 +410,14 @@ class YourEEGViews:
     notes : list of str
         Caveats to show beside the views (few channels, conditions not drawn, ...).
     extra : dict
-        Outputs of later decoding steps (retrieval, reconstruction, saliency), keyed by step name.
+        The decoding views when asked for (see :meth:`YourEEGTab.decode`): ``"decoding"`` (the
+        :class:`~toolkit.pipeline.TrialSetDecoding`), ``"retrieval"`` (gallery items and Markdown),
+        ``"reconstruction"`` (images and captions), ``"saliency"`` (figures); empty otherwise.
     """
 
-    erp: Any
+    erp: Any | None
     difference: Any | None
-    topomap: np.ndarray
+    topomap: np.ndarray | None
     latency_s: float
     channels: list[str]
     notes: list[str] = field(default_factory=list)
@@ -635,6 +660,185 @@ def _fmt(value: float | None) -> str:
     return "epoch start" if value is None else f"{value:g}"
 
 
+# -- decoding views ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DecodeRequest:
+    """What "Decode" runs: the encoder, the chosen trial and k (checked by :meth:`from_widgets`).
+
+    Attributes
+    ----------
+    encoder : str | None
+        One of the pipeline's encoders (``None``: its first).
+    condition : int | str
+        The chosen trial's condition: a name of the import's conditions or its index.
+    repetition : int | None
+        A repetition (0-based) of that condition, or ``None`` for its average over repetitions.
+    k : int
+        Test images retrieved per query.
+    """
+
+    encoder: str | None = None
+    condition: int | str = 0
+    repetition: int | None = None
+    k: int = DEFAULT_K
+
+    @classmethod
+    def from_widgets(cls, pipeline: Any, condition: Any, repetition: Any, encoder: Any, k: Any) -> DecodeRequest:
+        """Check the widget values (the condition and repetition ranges are checked against the trials later)."""
+        if encoder in (None, ""):
+            raise ToolkitError(f"Choose an encoder: {', '.join(pipeline.encoders)}.")
+        if encoder not in pipeline.encoders:
+            raise ToolkitError(f"Unknown encoder {encoder!r}; this app's bundle has {', '.join(pipeline.encoders)}.")
+        if condition is None or (isinstance(condition, str) and not condition.strip()):
+            raise ToolkitError("Choose a condition to decode (the list fills in after an import).")
+        if repetition in (None, "", AVERAGE, str(AVERAGE)):
+            rep = None
+        else:
+            rep = _whole(repetition, "The repetition")
+            if rep == AVERAGE:
+                rep = None
+        return cls(encoder=str(encoder), condition=condition, repetition=rep, k=_whole(k, "k"))
+
+
+def _whole(value: Any, label: str) -> int:
+    """``value`` as an int (``3.0`` from a slider counts), else a ToolkitError naming ``label``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ToolkitError(f"{label} must be a whole number; got {value!r}.") from None
+    if isinstance(value, bool) or not number.is_integer():
+        raise ToolkitError(f"{label} must be a whole number; got {value!r}.")
+    return int(number)
+
+
+def retrieval_items(decoding: Any) -> list[tuple[str, str]]:
+    """Gallery items ``(image path, "rank. concept · cosine")`` of the chosen trial's top-k."""
+    row = decoding.chosen
+    out = []
+    for rank, (path, concept, score) in enumerate(
+        zip(decoding.image_paths[row], decoding.retrieval.concepts[row], decoding.retrieval.scores[row]), start=1
+    ):
+        out.append((path, f"{rank}. {concept} · {score:.3f}"))
+    return out
+
+
+def retrieval_markdown(decoding: Any) -> str:
+    """The decoding summary: what was decoded, the caveats, then every query's top-k concepts with their scores."""
+    settings = decoding.settings
+    lines = [
+        f"**Decoded with `{settings['encoder']}`** — chosen trial: *{decoding.queries[decoding.chosen]}*; top "
+        f"{settings['k']} of the bundle's test images per query (cosine similarity of the embeddings).",
+        "",
+        "**Read this first**",
+        "",
+        *(f"- ⚠ {note}" for note in decoding.notes),
+        "",
+        "| Query | Top-k test images (cosine) |",
+        "|---|---|",
+    ]
+    for i, query in enumerate(decoding.queries):
+        items = ", ".join(
+            f"{c} ({s:.3f})" for c, s in zip(decoding.retrieval.concepts[i], decoding.retrieval.scores[i])
+        )
+        mark = " ← chosen" if i == decoding.chosen else ""
+        lines.append(f"| {query}{mark} | {items} |")
+    return "\n".join(lines)
+
+
+def reconstruction_markdown(decoding: Any) -> str:
+    """Captions of the reconstruction and its two controls, and how to read them."""
+    if decoding.reconstruction is None:
+        return ""
+    names = ["EEG reconstruction", "shuffled EEG (control)", "prior only (control)"]
+    settings = decoding.reconstruction.settings
+    return "\n".join(
+        [
+            f"**{decoding.queries[decoding.chosen]}** through the diffusion prior (seed {settings['seed']}, "
+            f"{settings['num_inference_steps']} steps, guidance {settings['guidance_scale']:g}). Controls with the "
+            "same seed: the prior conditioned on a random test trial of the bundle (shuffled) and on nothing "
+            "(prior only). A reconstruction says something only where it differs from both.",
+            "",
+            *(f"- **{name}:** {text}" for name, text in zip(names, decoding.captions, strict=True)),
+        ]
+    )
+
+
+def saliency_views(decoding: Any, latency: float, *, lock: Any = None) -> dict:
+    """The chosen trial's attribution over the channels with signal: scalp map, heatmap and their summary.
+
+    Parameters
+    ----------
+    decoding : toolkit.pipeline.TrialSetDecoding
+        With an attribution.
+    latency : float
+        Seconds; the scalp map shows the nearest sample of the encoders' window (clamped into it).
+    lock : threading.Lock | None
+        Held while matplotlib draws the scalp map.
+
+    Returns
+    -------
+    dict
+        ``topomap`` (RGB array: MNE's scalp map at the latency, or a one-line message with fewer than three
+        positioned channels), ``heatmap`` (plotly, channels x time), ``markdown``.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from toolkit.explain.aggregate import channel_scores, peak, time_course
+    from toolkit.viz import figure_to_array
+    from toolkit.viz.attribution import plot_attribution_heatmap, plot_attribution_topomaps
+
+    attr, names, times = decoding.attribution, decoding.attribution_ch_names, decoding.times
+    if attr is None:
+        return {"topomap": None, "heatmap": None, "markdown": ""}
+    at = float(min(max(float(latency), times[0]), times[-1]))
+    method = {"ig": "Integrated gradients", "saliency": "Gradient saliency", "occlusion": "Occlusion"}.get(
+        decoding.settings["saliency_method"], decoding.settings["saliency_method"]
+    )
+    concept = decoding.retrieval.concepts[decoding.chosen][0]
+    heatmap = plot_attribution_heatmap(
+        attr, names, times, engine="plotly", height=int(min(560, 220 + 12 * len(names))),
+        title=f"Channels with signal × time ({len(names)} channels)",
+    )
+    mapped = [c for c in names if c.lower() in _positioned_names()]
+    where = ""
+    if len(mapped) >= 3:
+        idx = [names.index(c) for c in mapped]
+        # MNE's topomap (standard 10-05 positions): the plotly map fits a sphere to the sensors, which a handful of
+        # electrodes (a Muse's four) cannot constrain.
+        with lock if lock is not None else contextlib.nullcontext():
+            # Relative to the largest magnitude over the whole epoch (one scale for every latency): attributions
+            # carry no unit worth reading here.
+            peak_abs = float(np.abs(attr[idx]).max()) or 1.0
+            fig = Figure(figsize=(3.6, 2.9), dpi=100, layout="constrained")
+            FigureCanvasAgg(fig)
+            ax = fig.add_subplot()
+            plot_attribution_topomaps(
+                attr[idx] / peak_abs, mapped, times, latencies=[at], engine="matplotlib", axes=[ax], vlim=(-1, 1),
+                colorbar=False, contours=4,
+            )
+            cbar = fig.colorbar(ax.images[0], ax=ax, shrink=0.75)
+            cbar.ax.tick_params(labelsize=7)
+            cbar.set_label("attribution / its largest |value|", fontsize=7)
+            topomap = figure_to_array(fig)
+        if len(mapped) < 8:
+            where = f" The scalp map interpolates {len(mapped)} electrodes: read it as {len(mapped)} values on a head."
+    else:
+        topomap = _message_image(
+            f"No scalp map: it needs 3 channels with standard 10-05 names; {len(mapped)} carry signal."
+        )
+    peak_time, _ = peak(time_course(attr), times)
+    order = np.argsort(-channel_scores(attr), kind="stable")[:5]
+    markdown = (
+        f"**{method}** of the cosine similarity of *{decoding.queries[decoding.chosen]}* to its top-1 image "
+        f"*{concept}* (there is no true image for an uploaded recording: this is what drove the model's choice), "
+        f"from the recording's mean trial. Zero-filled channels are left out ({len(decoding.zero_filled)}). "
+        f"Attribution peaks at **{peak_time * 1000:.0f} ms**; strongest channels: "
+        f"{', '.join(names[i] for i in order)}.{where}"
+    )
+    return {"topomap": topomap, "heatmap": heatmap, "markdown": markdown}
+
+
 # -- the tab ----------------------------------------------------------------------------------------------------------
 def example_recordings(repo_root: str | os.PathLike | None = None) -> list[Path]:
     """Real N170 recordings the example button can load, best first.
@@ -680,9 +884,17 @@ class YourEEGTab:
     example : str | os.PathLike | None
         Recording loaded by the example button; default: the first of :func:`example_recordings` (the button is
         hidden when there is none). Pass ``False`` for no example.
+    pipeline : toolkit.pipeline.DecodingPipeline | None
+        The app's decoding pipeline (shared with the decoding tabs); ``None``: "Decode" says it is off.
     """
 
-    def __init__(self, *, max_file_mb: float = MAX_FILE_MB, example: str | os.PathLike | bool | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_file_mb: float = MAX_FILE_MB,
+        example: str | os.PathLike | bool | None = None,
+        pipeline: Any | None = None,
+    ) -> None:
         if not max_file_mb > 0:
             raise ToolkitError(f"max_file_mb must be positive; got {max_file_mb}.")
         self.max_file_bytes = int(max_file_mb * 1_000_000)
@@ -694,6 +906,7 @@ class YourEEGTab:
         else:
             self.example = Path(example)
         self._render_lock = threading.Lock()  # matplotlib figures are not drawn from several threads at once
+        self.pipeline = pipeline
 
     @property
     def allowed_paths(self) -> list[Path]:
@@ -702,15 +915,24 @@ class YourEEGTab:
 
     # -- the one entry point for imported trials ------------------------------------------------------------------
     def decode(
-        self, trials: TrialSet, *, latency: float = DEFAULT_LATENCY, channels: Sequence[str] | None = None
+        self,
+        trials: TrialSet,
+        *,
+        latency: float = DEFAULT_LATENCY,
+        channels: Sequence[str] | None = None,
+        request: DecodeRequest | None = None,
+        erp: bool = True,
     ) -> YourEEGViews:
-        """Turn an imported trial set into the tab's views.
+        """Turn an imported trial set into the tab's views: the ERP views, and the decoding views on request.
 
-        This is the hook for everything that runs on the user's EEG. Today it returns the ERP, difference and
-        topomap views. Retrieval, reconstruction and saliency steps extend it by computing their outputs from the
-        same ``trials`` (e.g. ``retrieve(trials, model)`` on a ``things-eeg-63`` import) and storing them in
-        ``views.extra["retrieval"]`` etc.; :meth:`build` then shows them. Trials imported onto another montage than
-        a model's must be refused there with a ToolkitError naming the target to choose.
+        This is the one place where anything runs on the user's EEG. The ERP views (condition ERPs, difference,
+        topomaps) come with ``erp``. With a ``request``, the trials go through the app's pipeline
+        (:func:`toolkit.pipeline.decode_trialset`: retrieval of every condition average and of the chosen trial,
+        the chosen trial's reconstruction and saliency) and ``views.extra`` holds ``"decoding"`` (the library's
+        result), ``"retrieval"`` (``items``: the chosen trial's gallery, ``markdown``: the summary with its
+        caveats), ``"reconstruction"`` (``images``: reconstruction, shuffled and prior-only controls;
+        ``markdown``) and ``"saliency"`` (``topomap``, ``heatmap``, ``markdown``). Trials imported onto another
+        montage than the encoders' are refused with a ToolkitError naming the target to choose.
 
         Parameters
         ----------
@@ -718,20 +940,73 @@ class YourEEGTab:
             From :func:`toolkit.data.import_recordings` (volts; ``extra["channel_mask"]`` marks zero-filled
             channels, which are left out of every view).
         latency : float
-            Seconds; the nearest sample is shown in the topomaps and marked in the ERPs.
+            Seconds; the nearest sample is shown in the topomaps and marked in the ERPs (checked against the
+            epoch), and the saliency scalp map is drawn there (clamped into the encoders' window).
         channels : sequence of str | None
             Channels drawn in the ERP plot (default: :func:`default_channels` of the channels carrying signal).
+        request : DecodeRequest | None
+            Run the decoding pipeline (needs the tab's ``pipeline``).
+        erp : bool
+            Draw the ERP views (``False``: ``erp``, ``difference`` and ``topomap`` are ``None``).
 
         Returns
         -------
         YourEEGViews
             The views.
         """
-        from toolkit.viz import data_units, nearest_sample, plot_butterfly
-
         available = signal_channels(trials)
         if not available:
             raise ToolkitError("The imported trials carry no signal on any channel; choose another target montage.")
+        views = (
+            self._erp_views(trials, available, latency, channels)
+            if erp
+            else YourEEGViews(erp=None, difference=None, topomap=None, latency_s=float(latency), channels=[])
+        )
+        if request is not None:
+            views.extra.update(self._decoding_views(trials, request, latency))
+        return views
+
+    def _decoding_views(self, trials: TrialSet, request: DecodeRequest, latency: float) -> dict:
+        """The decoding views of ``trials`` (see :meth:`decode`)."""
+        if self.pipeline is None:
+            raise ToolkitError(
+                "This app runs without a decoding pipeline, so Decode is off; start it with the demo bundle built "
+                "(python -m toolkit demo)."
+            )
+        from toolkit.pipeline import decode_trialset
+
+        from .retrieval_tab import pipeline_lock, shared_model
+
+        # The app-wide locks of the decoding tabs: models load once; one generation at a time (the prior's scheduler
+        # holds the running call's timesteps); one attribution per encoder at a time (it toggles requires_grad).
+        # Always taken in this order, and no other tab holds both, so they cannot deadlock.
+        encoder = request.encoder or self.pipeline.encoders[0]
+        for kind in ("encoder", "prior", "vision"):
+            shared_model(self.pipeline, kind, encoder if kind == "encoder" else None)
+        with pipeline_lock(self.pipeline, "generation"), pipeline_lock(self.pipeline, f"attribution:{encoder}"):
+            decoding = decode_trialset(
+                self.pipeline, trials, encoder=encoder, condition=request.condition,
+                repetition=request.repetition, k=request.k, seed=RECONSTRUCTION["seed"],
+                num_inference_steps=RECONSTRUCTION["num_inference_steps"],
+                guidance_scale=RECONSTRUCTION["guidance_scale"], image_size=RECONSTRUCTION["image_size"],
+            )
+        recon = decoding.reconstruction
+        return {
+            "decoding": decoding,
+            "retrieval": {"items": retrieval_items(decoding), "markdown": retrieval_markdown(decoding)},
+            "reconstruction": {
+                "images": [recon.images[0], recon.shuffled_images[0], recon.prior_only_images[0]],
+                "markdown": reconstruction_markdown(decoding),
+            },
+            "saliency": saliency_views(decoding, latency, lock=self._render_lock),
+        }
+
+    def _erp_views(
+        self, trials: TrialSet, available: list[str], latency: float, channels: Sequence[str] | None
+    ) -> YourEEGViews:
+        """The ERP, difference and topomap views (see :meth:`decode`)."""
+        from toolkit.viz import data_units, nearest_sample, plot_butterfly
+
         if channels is None or len(channels) == 0:
             channels = default_channels(available)
         unknown = [c for c in channels if c not in available]
@@ -976,6 +1251,111 @@ class YourEEGTab:
         form = (files, s["target"], s["event_ids"], s["tmin"], s["tmax"], s["l_freq"], s["h_freq"], s["reject_uv"])
         return (*form, *outputs)
 
+    def decode_upload(
+        self,
+        trials: TrialSet | None,
+        condition: int | str | None,
+        repetition: int | None,
+        encoder: str | None,
+        k: int,
+        latency: float = DEFAULT_LATENCY,
+    ) -> tuple:
+        """Retrieval, reconstruction and saliency of the imported trials (API ``your_eeg_decode``).
+
+        Parameters
+        ----------
+        trials : TrialSet | None
+            The session's import (imported onto the encoders' montage, ``things-eeg-63`` for the app's bundles).
+        condition : int | str
+            The chosen trial's condition (name or index).
+        repetition : int | None
+            Its repetition, 0-based, or ``-1`` (or empty) for the condition's average.
+        encoder : str
+            One of the pipeline's encoders.
+        k : int
+            Test images retrieved per query.
+        latency : float
+            Seconds: the saliency scalp map shows the nearest sample of the encoders' window.
+
+        Returns
+        -------
+        tuple
+            ``(summary Markdown, gallery items, reconstruction, shuffled control, prior-only control, reconstruction
+            Markdown, saliency Markdown, saliency scalp map, saliency heatmap)``; images are PIL images, the scalp
+            map an RGB array, the heatmap a plotly figure.
+        """
+        try:
+            if self.pipeline is None:
+                raise ToolkitError(
+                    "This app runs without a decoding pipeline, so Decode is off; start it with the demo bundle built "
+                    "(python -m toolkit demo)."
+                )
+            if trials is None:
+                raise ToolkitError(
+                    f"Nothing imported yet; upload a recording, choose the target montage "
+                    f"'{self._model_target() or 'of the encoders'}' and press Import first."
+                )
+            request = DecodeRequest.from_widgets(self.pipeline, condition, repetition, encoder, k)
+            views = self.decode(trials, latency=latency, request=request, erp=False)
+        except ToolkitError as err:
+            raise _error(err) from None
+        except Exception as err:  # a model failing in a way nobody foresaw: one message, the server keeps serving
+            logger.exception("decoding failed")
+            raise _error(
+                ToolkitError(f"Decoding failed unexpectedly ({type(err).__name__}: {str(err).strip()[:200]}).")
+            ) from None
+        extra = views.extra
+        recon, saliency = extra["reconstruction"], extra["saliency"]
+        return (
+            extra["retrieval"]["markdown"],
+            extra["retrieval"]["items"],
+            *recon["images"],
+            recon["markdown"],
+            saliency["markdown"],
+            saliency["topomap"],
+            saliency["heatmap"],
+        )
+
+    def _model_target(self) -> str | None:
+        from toolkit.pipeline import model_target
+
+        return model_target(self.pipeline) if self.pipeline is not None else None
+
+    def decode_choices(self, trials: TrialSet | None) -> tuple:
+        """Fill the decode controls after an import (API ``your_eeg_decode_choices``).
+
+        Returns
+        -------
+        tuple
+            ``(condition dropdown update, repetition dropdown update, status Markdown)``; the status says whether
+            the import can be decoded, and if not, which target to import onto.
+        """
+        gr = _gr()
+        if trials is None:
+            return gr.update(choices=[], value=None), gr.update(choices=[], value=AVERAGE), DECODE_IDLE
+        names = trials.concept_names()
+        reps = [(f"Average of {trials.n_repetitions} repetitions", AVERAGE)]
+        reps += [(f"Repetition {r + 1}", r) for r in range(trials.n_repetitions)]
+        if self.pipeline is None:
+            status = "Decode is off: this app runs without a decoding pipeline."
+        else:
+            from toolkit.pipeline import check_model_montage
+
+            try:
+                _, notes = check_model_montage(self.pipeline, trials)
+                n_signal = len(signal_channels(trials))
+                status = (
+                    f"Ready to decode: {trials.n_conditions} conditions × {trials.n_repetitions} repetitions on the "
+                    f"encoders' montage, {n_signal} of {trials.n_chans} channels with signal. {' '.join(notes)}"
+                ).strip()
+            except ToolkitError as err:
+                status = f"⚠ Not decodable as imported: {err}"
+        return (
+            gr.update(choices=names, value=names[0]),
+            gr.update(choices=reps, value=AVERAGE),
+            status,
+        )
+
     # -- layout -----------------------------------------------------------------------------------------------
     def build(self) -> dict:
         """Create the tab's components inside the current Blocks/Tab context and wire the events.
@@ -1042,22 +1422,42 @@ class YourEEGTab:
         )
         difference = gr.Plot(label="Condition difference", visible=False)
         trials = gr.State(None, time_to_live=TTL_S)
+        decoding = self._build_decoding()
 
         outputs = [trials, summary, channels_table, events_table, erp, difference, topomap, latency, channels]
         target.input(
             self.target_defaults, inputs=[target], outputs=[tmin, tmax], api_name="your_eeg_target"
         )
         form = [target, event_ids, tmin, tmax, l_freq, h_freq, reject, sfreq, csv_unit, marker_column, latency]
-        import_button.click(
+        imported = import_button.click(
             self.import_files, inputs=[files, *form], outputs=outputs, api_name="your_eeg_import",
             concurrency_limit=2,
         )
-        example_button.click(
+        example = example_button.click(
             self.load_example,
             inputs=[latency],
             outputs=[files, target, event_ids, tmin, tmax, l_freq, h_freq, reject, *outputs],
             api_name="your_eeg_example",
             concurrency_limit=2,
+        )
+        # After an import, the decode controls offer its conditions and repetitions and say whether it is decodable.
+        choices = [decoding["condition"], decoding["repetition"], decoding["status"]]
+        imported.success(self.decode_choices, inputs=[trials], outputs=choices, api_name="your_eeg_decode_choices")
+        example.success(
+            self.decode_choices, inputs=[trials], outputs=choices, api_name="your_eeg_example_choices",
+            api_visibility="undocumented",
+        )
+        decoding["decode"].click(
+            self.decode_upload,
+            inputs=[trials, *(decoding[n] for n in ("condition", "repetition", "encoder", "k")), latency],
+            outputs=[
+                decoding[name] for name in (
+                    "summary", "gallery", "reconstruction", "shuffled", "prior_only", "reconstruction_text",
+                    "saliency_text", "saliency_topomap", "saliency_heatmap",
+                )
+            ],
+            api_name="your_eeg_decode",
+            concurrency_limit=1,  # it generates: one at a time anyway (the app-wide "generation" lock)
         )
         gr.on(
             [latency.release, channels.input],
@@ -1091,4 +1491,50 @@ class YourEEGTab:
             "topomap": topomap,
             "difference": difference,
             "trials": trials,
+            **{f"decode_{name}": component for name, component in decoding.items()},
+        }
+
+    def _build_decoding(self) -> dict:
+        """The decode controls and outputs (in the current Blocks context); wired by :meth:`build`."""
+        gr = _gr()
+        encoders = list(self.pipeline.encoders) if self.pipeline is not None else []
+        n_gallery = len(self.pipeline.gallery("image")[1]) if self.pipeline is not None else DEFAULT_K
+        gr.Markdown(DECODE_INTRO)
+        with gr.Row():
+            # Custom values let API calls reach the handler, which names the valid choices.
+            condition = gr.Dropdown([], value=None, label="Condition", allow_custom_value=True)
+            repetition = gr.Dropdown(
+                [("Average of the repetitions", AVERAGE)], value=AVERAGE, label="Trial", allow_custom_value=True
+            )
+            encoder = gr.Dropdown(
+                encoders, value=encoders[0] if encoders else None, label="Encoder", allow_custom_value=True
+            )
+            k = gr.Slider(1, n_gallery, value=min(DEFAULT_K, n_gallery), step=1, label="Top k")
+        decode = gr.Button("Decode", variant="primary", interactive=self.pipeline is not None)
+        status = gr.Markdown(
+            DECODE_IDLE if self.pipeline is not None else "Decode is off: this app runs without a decoding pipeline."
+        )
+        summary = gr.Markdown()
+        gallery = gr.Gallery(
+            label="Chosen trial: top k test images", columns=5, height=240, object_fit="contain", allow_preview=True,
+        )
+        with gr.Row(equal_height=True):
+            kwargs = {"type": "pil", "interactive": False, "height": 240}
+            reconstruction = gr.Image(label="EEG reconstruction", **kwargs)
+            shuffled = gr.Image(label="Shuffled EEG (control)", **kwargs)
+            prior_only = gr.Image(label="Prior only (control)", **kwargs)
+        reconstruction_text = gr.Markdown()
+        saliency_text = gr.Markdown()
+        with gr.Row(equal_height=False):
+            saliency_topomap = gr.Image(
+                type="numpy", label="Saliency scalp map (at the latency)", interactive=False, format="png",
+                elem_id="your-eeg-saliency-topomap",
+            )
+            saliency_heatmap = gr.Plot(label="Saliency: channels with signal × time")
+        return {
+            "condition": condition, "repetition": repetition, "encoder": encoder, "k": k, "decode": decode,
+            "status": status, "summary": summary, "gallery": gallery, "reconstruction": reconstruction,
+            "shuffled": shuffled, "prior_only": prior_only, "reconstruction_text": reconstruction_text,
+            "saliency_text": saliency_text, "saliency_topomap": saliency_topomap,
+            "saliency_heatmap": saliency_heatmap,
         }

@@ -88,11 +88,14 @@ fig.tight_layout()
 #
 # `caption` runs the captioner on the prior's image embedding (`via="prior"`, what a reconstruction is made from) or
 # directly on the EEG embedding (`via="eeg"`: the encoder was trained into the image-embedding space, so the
-# captioner can read it too). The references here are the concept names.
+# captioner can read it too). The reconstructions above already hold the prior's image embeddings
+# (`rec.image_embeds`, same seeds): captioning them gives what `pipe.caption(eeg, SUBJECT, seed=SEED,
+# num_inference_steps=STEPS)` gives, without sampling the prior a second time. The references here are the concept
+# names.
 
 # %%
 references = [c.replace("_", " ") for c in test.concept_names()]
-captions = pipe.caption(test.data[:, 0], SUBJECT, seed=SEED, num_inference_steps=STEPS)
+captions = pipe.vision.captioner(rec.image_embeds)  # = pipe.caption(..., via="prior") with the same seed and steps
 captions_eeg = pipe.caption(test.data[:, 0], SUBJECT, via="eeg")
 pd.DataFrame({"stimulus": references, "caption (via prior)": captions, "caption (via EEG embedding)": captions_eeg})
 

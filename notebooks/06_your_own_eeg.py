@@ -36,6 +36,7 @@ CONTRAST = ("face", "house")  # difference wave: first minus second condition
 SITES = ["TP9", "TP10"]  # channels averaged for the difference wave
 L_FREQ, H_FREQ = 1.0, 30.0  # band-pass in Hz
 REJECT = 100e-6  # peak-to-peak rejection threshold in volts (None: keep every epoch)
+PRESET = "demo"  # simulator preset of the demo bundle decoding in section 5 ("tiny" builds in seconds)
 
 # %%
 import glob
@@ -194,14 +195,50 @@ print(f"THINGS grid: {first} − {second} at {'/'.join(SITES)}: {grid_v * 1e6:.2
       f"(section 3, {TARGET} target: {peak_v * 1e6:.2f} µV at {peak_s * 1000:.0f} ms)")  # fmt: skip
 
 # %% [markdown]
+# ## 5 · Through a decoder, and why it means little here
+#
+# The trials on the THINGS grid can go through a decoding pipeline like any test trial: `decode_trialset` retrieves
+# the bundle's test images closest to each condition average (and to a chosen trial), reconstructs and explains that
+# trial; see notebooks 02-04 for what each step is. It refuses trials on another montage, naming the import target
+# to choose (`model_target(pipe)`), and rescales the volts of a recording to the amplitude the encoders learnt from.
+#
+# **Read the result as a warning, not a decoding.** The demo bundle's encoders were trained on *simulated* EEG of
+# coloured shapes; here they see 4 real electrodes of a person they never saw, watching faces and houses that are not
+# in their gallery, with 59 channels at zero. Whatever they retrieve is their reaction to out-of-distribution input.
+# The printed notes say so with numbers (channels with signal, how alike the two conditions' embeddings are, how far
+# the top image stands out); few-shot adaptation on labelled trials of the recording (`adapt_encoder`, notebook 05)
+# is how to make such a decoder meaningful.
+
+# %%
+from toolkit.pipeline import decode_trialset, load_pipeline, model_target
+from toolkit.viz import plot_attribution_heatmap
+
+pipe = load_pipeline("demo", preset=PRESET)
+print(f"the encoders take the '{model_target(pipe)}' import target; decoding the '{first}' average")
+decoded = decode_trialset(pipe, things, condition=first, k=5, reconstruct=False)
+for note in decoded.notes:
+    print("⚠", note)
+display(pd.DataFrame({query: [f"{c} ({s:.3f})" for c, s in zip(concepts, scores)] for query, concepts, scores in
+                      zip(decoded.queries, decoded.retrieval.concepts, decoded.retrieval.scores)}))  # fmt: skip
+
+# %% [markdown]
+# The saliency map covers the channels with signal only (the zero-filled ones are left out): which of the four
+# electrodes, and when, pushed the model towards its top image.
+
+# %%
+top = decoded.retrieval.concepts[decoded.chosen][0]
+fig = plot_attribution_heatmap(decoded.attribution, decoded.attribution_ch_names, decoded.times, engine="matplotlib",
+                               show=True, figsize=(7, 2.6), title=f"IG: '{first}' average → {top}")  # fmt: skip
+
+# %% [markdown]
 # ## Next steps
 #
 # The imported trial set is an ordinary `TrialSet`: save it as a memory-mapped store with
 # `toolkit.data.write_store(path, [trials])` (the `python -m toolkit data import` command does import and save in
 # one go) and use it wherever THINGS-EEG trials go.
 #
-# - **02–05** (being written): zero-shot decoding with an encoder trained on THINGS-EEG, and saliency maps that ask
-#   which channels and moments a decoder relies on, run on trials like these. Keep the mask in mind: here only 4 of
-#   the 63 channels carry signal, far less than the decoders were trained on.
+# - **02–05**: zero-shot decoding with an encoder trained on THINGS-EEG, reconstruction, saliency maps, and training
+#   or adapting your own encoder. Keep the mask in mind: here only 4 of the 63 channels carry signal, far less than
+#   the decoders were trained on. The app's "Your EEG" tab runs section 5 on an upload (`python -m toolkit demo`).
 # - A face-vs-house classifier on this recording alone (MNE/scikit-learn on `to_epochs()`) is the natural first
 #   decoding exercise: the dataset notes report about 0.6 accuracy at 200–300 ms.

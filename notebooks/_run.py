@@ -193,6 +193,11 @@ def execute_notebook(
     # Figures render inline as in Jupyter: a backend forced for the parent process (MPLBACKEND=Agg in the tests)
     # would keep the kernel's matplotlib from showing them.
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    # Torch's OpenMP threads wait for each other by spinning; on a shared machine (CI, a busy laptop) a spinning
+    # thread takes the core its partner needs, and the small models' many short parallel sections become several
+    # times slower (on the demo preset, two busy cores: the saliency notebook 116 s instead of 15 s, the training
+    # notebook 504 s instead of 43 s). Waiting threads sleep instead, unless the caller chose otherwise.
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     client = NotebookClient(
         nb, timeout=timeout, kernel_name=kernel_name, resources={"metadata": {"path": str(workdir)}}
     )

@@ -9,10 +9,16 @@ from demos import app as app_module
 def test_main_builds_the_demo_bundle_before_serving(monkeypatch):
     calls = []
     monkeypatch.setattr(toolkit.bundles, "build_demo_bundle", lambda: calls.append("build"))
-    monkeypatch.setattr(app_module, "build_app", lambda bundle: calls.append(f"app:{bundle}") or "APP")
+    monkeypatch.setattr(
+        app_module, "build_app", lambda bundle, **kw: calls.append(f"app:{bundle}:{kw['cache_examples']}") or "APP"
+    )
     monkeypatch.setattr(app_module, "launch", lambda app, **kw: calls.append(f"launch:{app}:{kw['host']}"))
     assert app_module.main(["--host", "0.0.0.0"]) == 0
-    assert calls == ["build", "app:demo", "launch:APP:0.0.0.0"]
+    # The examples' storing is left to build_app: at start-up on a Space, off elsewhere.
+    assert calls == ["build", "app:demo:None", "launch:APP:0.0.0.0"]
+    calls.clear()
+    assert app_module.main(["--cache-examples", "lazy"]) == 0
+    assert calls == ["build", "app:demo:lazy", "launch:APP:127.0.0.1"]
 
 
 def test_main_reports_a_bad_bundle_in_one_line(capsys):

@@ -86,6 +86,16 @@ def test_every_tab_in_headless_chromium(decoding_app, chromium):
     panel.get_by_role("button", name="Load the example (real N170 recording)").click()
     panel.get_by_text("2 conditions × 86 repetitions").first.wait_for(timeout=60_000)
     page.wait_for_selector("#your-eeg-topomap img", timeout=20_000)
+    # ... onto the encoders' montage, then Decode: retrieval, reconstruction and saliency with their caveats.
+    panel.get_by_text("Not decodable as imported").first.wait_for(timeout=20_000)
+    panel.get_by_role("combobox", name="Target montage").click()
+    page.get_by_role("option", name="things-eeg-63: 63 channels, 250 Hz, 0-0.996 s (ATM models)").click()
+    panel.get_by_role("button", name="Import", exact=True).click()
+    panel.get_by_text("Ready to decode").first.wait_for(timeout=60_000)
+    panel.get_by_role("button", name="Decode", exact=True).click()
+    panel.get_by_text("Only 4 of 63 channels carry signal").first.wait_for(timeout=60_000)
+    page.wait_for_selector("#your-eeg-saliency-topomap img", timeout=20_000)
+    assert panel.get_by_text("Attribution peaks at").count() == 1
     _shot(page, "your_eeg")
 
     assert not errors, errors

@@ -9,6 +9,7 @@
     out = pipe.retrieve(trials.data[:, 0], "sub-01", k=5)
     rec = pipe.reconstruct(trials.data[:4, 0], "sub-01", seed=0)
     pipe.evaluate("sub-01", encoder="nice").full(1).value
+    decode_trialset(pipe, imported, condition="face")  # your own EEG, imported onto model_target(pipe)
 
     real = load_pipeline("atm-things-eeg")             # your parts, named by `python -m toolkit bundle init`
 
@@ -31,6 +32,10 @@ _LAZY = {
     "GeneratorBackend": "backends",
     "DemoBackend": "backends",
     "DiffusersBackend": "backends",
+    "TrialSetDecoding": "your_eeg",
+    "check_model_montage": "your_eeg",
+    "decode_trialset": "your_eeg",
+    "model_target": "your_eeg",
 }
 
 __all__ = list(_LAZY)
