@@ -74,7 +74,7 @@ def open_bundle(bundle: str) -> tuple[Any, Path | None]:
         ``(store, images_root)``: the opened store and the folder holding ``training_images/`` and
         ``test_images/``.
     """
-    from toolkit.bundles import bundle_dir, get_bundle
+    from toolkit.bundles import get_bundle
 
     get_bundle(bundle)
     if bundle == "demo":
@@ -84,23 +84,22 @@ def open_bundle(bundle: str) -> tuple[Any, Path | None]:
         paths = demo_paths()  # builds the bundle on first use
         return open_store(paths["store"]), paths["images_root"]
     if bundle == "atm-things-eeg":
+        from toolkit.bundles import bundle_dir
         from toolkit.data.store import is_store, open_store
+        from toolkit.pipeline import load_pipeline
         from toolkit.utils import data_dir
 
-        root = data_dir("things-eeg")
-        if root is None or not root.is_dir():
-            raise ToolkitError(
-                "The atm-things-eeg bundle needs your THINGS-EEG files: set EEG_TOOLKIT_DATA to the folder holding "
-                "'things-eeg/' (with Preprocessed_data_250Hz/, training_images/ and test_images/); see "
-                "demos/README.md."
-            )
-        store = bundle_dir(bundle) / "store"
-        if not is_store(store):
-            raise ToolkitError(
-                f"No converted store at '{store}'; convert your THINGS-EEG files once with: python -m toolkit data "
-                f'convert "{root}" "{store}"'
-            )
-        return open_store(store), root
+        # The bundle's manifest (`python -m toolkit bundle init`) says where the store and the images are. Without
+        # models, a store in the bundle folder and the THINGS-EEG images still make the Trials tab work (the decoding
+        # tabs then say what is missing); otherwise one error lists everything that is missing.
+        try:
+            pipe = load_pipeline(bundle, build=False)
+        except ToolkitError:
+            root, store = data_dir("things-eeg"), bundle_dir(bundle) / "store"
+            if root is not None and root.is_dir() and is_store(store):
+                return open_store(store), root
+            raise
+        return pipe.store, Path(pipe.images_root)
     raise ToolkitError(f"The app has no data for bundle '{bundle}'; use 'demo' or 'atm-things-eeg'.")
 
 

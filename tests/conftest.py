@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# Passive OpenMP waiting, as `python -m toolkit` sets it (see toolkit/cli.py): spinning threads on the 2 shared cores
+# of CI slow torch down several-fold. Must be set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 

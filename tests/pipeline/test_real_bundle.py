@@ -203,3 +203,19 @@ def test_conventional_layout_needs_no_manifest(real_parts, monkeypatch, tmp_path
     shutil.rmtree(bundle / "store")
     assert main(["bundle", "check", "atm-things-eeg"]) == 2
     assert "converted store" in capsys.readouterr().err
+
+
+def test_app_opens_the_real_bundle_with_every_tab(real_parts, monkeypatch):
+    """`python -m toolkit demo --bundle atm-things-eeg` builds the app on the bundle's store and pipeline."""
+    gr = pytest.importorskip("gradio")
+    from demos.app import build_app, open_bundle
+
+    use_real(monkeypatch, real_parts)
+    store, images_root = open_bundle("atm-things-eeg")
+    assert store.subjects == ["sub-01", "sub-02"] and (images_root / "test_images").is_dir()
+    app = build_app("atm-things-eeg")
+    assert isinstance(app, gr.Blocks)
+    api_names = {dep.get("api_name") for dep in app.config["dependencies"]}
+    assert {"trial", "retrieve", "reconstruct", "saliency", "your_eeg_decode"} <= api_names
+    header = next(c for c in app.config["components"] if c.get("type") == "markdown")["props"]["value"]
+    assert "atm-things-eeg" in header and "decoding tabs are off" not in header
