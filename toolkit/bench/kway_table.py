@@ -63,6 +63,8 @@ class KWaySchedule:
         Side in pixels the embedder sees the stimuli at.
     threads : int | None
         torch intra-op threads (``None``: torch's default).
+    device : str
+        Where the encoders train: ``"cpu"``, ``"cuda"`` or ``"auto"`` (the stimulus embedder trains on the CPU).
     average_train_repetitions : bool
         Train on each training image's repetition average (one sample per image, four times the single-trial SNR
         and a quarter of the samples per epoch) instead of every repetition (ATM). A CPU shortcut; the test side is
@@ -77,6 +79,7 @@ class KWaySchedule:
     vision_epochs: int = 4
     vision_image_size: int = 64
     threads: int | None = None
+    device: str = "cpu"
     average_train_repetitions: bool = False
 
 
@@ -135,6 +138,7 @@ def _train_one(name: str, store: Path, files: dict[str, str], subject: str, run_
         seed=schedule.seed,
         out=str(run_dir),
         resume=(run_dir / "last").is_dir(),
+        device=schedule.device,
     )
     start = time.perf_counter()
     result = train(config)
