@@ -5,6 +5,10 @@ EEG at all (prior only); a reconstruction is only informative where it beats bot
 (:meth:`ReconstructTab.reconstruct`, API ``/reconstruct``) is one call of
 :meth:`toolkit.pipeline.DecodingPipeline.reconstruct`, the captioner on the same image embeddings and
 PixCorr / SSIM against the stimulus (:mod:`toolkit.metrics`).
+
+Beside the EEG reconstruction the demo bundle shows its *semantic path*: the reconstruction's caption drawn by the
+simulator's stimulus renderer (:attr:`toolkit.pipeline.ReconstructionOutput.semantic_images`). The real bundle has
+no such image here (its semantic path, caption → SDXL, is ``python -m toolkit caption``); the slot stays empty.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ STEPS_RANGE = (1, 100)
 GUIDANCE_RANGE = (0.0, 20.0)
 DEFAULTS = {"seed": 0, "steps": 20, "guidance": 5.0}
 IMAGE_SIZE = 256
+#: Label of the semantic-path image (the reconstruction's caption drawn by the demo's stimulus renderer).
+SEMANTIC_LABEL = "Semantic path (caption -> renderer)"
 
 # The stimuli (128 px in the demo bundle) fill their boxes like the 256 px reconstructions beside them.
 CSS = "#reconstruct-stimulus img {width: 100%; height: 100%; object-fit: contain;}"
@@ -85,7 +91,8 @@ class ReconstructTab:
         -------
         tuple
             ``(stimulus path, reconstruction, shuffled control, prior-only control, captions Markdown, metrics
-            Markdown)``; the three images are PIL images.
+            Markdown, semantic-path image)``; the images are PIL images (the semantic one ``None`` when the bundle
+            has no semantic path).
         """
         try:
             return self._reconstruct(subject, condition, repetition, encoder, seed, steps, guidance)
@@ -118,8 +125,13 @@ class ReconstructTab:
         stimulus = trials.images.image_path(condition)
         images = [out.images[0], out.shuffled_images[0], out.prior_only_images[0]]
         names = ["EEG reconstruction", "shuffled EEG (control)", "prior only (control)"]
-        pix = pixcorr(images, [str(stimulus)] * 3, per_pair=True)
-        sim = ssim(images, [str(stimulus)] * 3, per_pair=True)
+        semantic = out.semantic_images[0] if out.semantic_images is not None else None
+        scored, scored_names = list(images), list(names)
+        if semantic is not None:
+            scored.append(semantic)
+            scored_names.append(SEMANTIC_LABEL)
+        pix = pixcorr(scored, [str(stimulus)] * len(scored), per_pair=True)
+        sim = ssim(scored, [str(stimulus)] * len(scored), per_pair=True)
         truth = trials.images.concept_of(condition)
         what = "average of all repetitions" if repetition == AVERAGE else f"repetition {repetition + 1}"
         caption_md = "\n".join(
@@ -134,12 +146,13 @@ class ReconstructTab:
             [
                 "| Image | PixCorr ↑ | SSIM ↑ |",
                 "|---|---|---|",
-                *(f"| {name} | {p:.3f} | {s:.3f} |" for name, p, s in zip(names, pix, sim, strict=True)),
+                *(f"| {name} | {p:.3f} | {s:.3f} |" for name, p, s in zip(scored_names, pix, sim, strict=True)),
                 "",
                 "One trial is noisy: compare against the controls, and see the notebooks for test-set averages.",
             ]
         )
-        return str(stimulus), *images, caption_md, metrics_md
+        # The semantic image comes last so the first six outputs keep their API positions.
+        return str(stimulus), *images, caption_md, metrics_md, semantic
 
     def select_subject(self, subject: str) -> tuple:
         """Refresh the trial and repetition choices for ``subject`` (API ``/reconstruct_subject``)."""
@@ -170,7 +183,8 @@ class ReconstructTab:
         gr = _gr()
         gr.Markdown(
             "EEG → encoder embedding → diffusion prior → image embedding → decoder. The two controls use the same "
-            "seed: the prior conditioned on another trial's EEG, and the prior without EEG."
+            "seed: the prior conditioned on another trial's EEG, and the prior without EEG. The semantic path "
+            "captions the same image embedding and draws the caption (demo bundle: with the stimulus renderer)."
         )
         with gr.Row():
             subject, condition, repetition = picker(self.pipeline)
@@ -187,6 +201,7 @@ class ReconstructTab:
             kwargs = {"interactive": False, "height": 260}
             stimulus = gr.Image(type="filepath", label="Stimulus", elem_id="reconstruct-stimulus", **kwargs)
             recon = gr.Image(type="pil", label="EEG reconstruction", **kwargs)
+            semantic = gr.Image(type="pil", label=SEMANTIC_LABEL, **kwargs)
             shuffled = gr.Image(type="pil", label="Shuffled EEG (control)", **kwargs)
             prior_only = gr.Image(type="pil", label="Prior only (control)", **kwargs)
         with gr.Row(equal_height=False):
@@ -196,7 +211,7 @@ class ReconstructTab:
             self.select_subject, inputs=[subject], outputs=[condition, repetition], api_name="reconstruct_subject"
         )
         inputs = [subject, condition, repetition, encoder, seed, steps, guidance]
-        outputs = [stimulus, recon, shuffled, prior_only, captions, metrics]
+        outputs = [stimulus, recon, shuffled, prior_only, captions, metrics, semantic]
         run.click(
             self.reconstruct,
             inputs=inputs,
@@ -215,5 +230,5 @@ class ReconstructTab:
             "subject": subject, "condition": condition, "repetition": repetition, "encoder": encoder, "seed": seed,
             "steps": steps, "guidance": guidance, "run": run, "stimulus": stimulus, "recon": recon,
             "shuffled": shuffled, "prior_only": prior_only, "captions": captions, "metrics": metrics,
-            "examples": examples,
+            "semantic": semantic, "examples": examples,
         }

@@ -25,21 +25,34 @@ def tab(tiny_pipeline):
 
 
 def test_reconstruction_beside_stimulus_and_controls(tab, tiny_pipeline):
-    stimulus, recon, shuffled, prior_only, captions, metrics = tab.reconstruct("sub-01", 2, -1, "atm-s", 3, 4, 5.0)
+    stimulus, recon, shuffled, prior_only, captions, metrics, semantic = tab.reconstruct(
+        "sub-01", 2, -1, "atm-s", 3, 4, 5.0
+    )
     trials = tiny_pipeline.trials("sub-01", "test")
     assert stimulus == str(trials.images.image_path(2))
-    assert all(img.size == (256, 256) for img in (recon, shuffled, prior_only))
+    assert all(img.size == (256, 256) for img in (recon, shuffled, prior_only, semantic))
     # The library's reconstruction with the same settings: the tab adds nothing to the pixels.
     eeg = trials.data[2].mean(axis=0)
     out = tiny_pipeline.reconstruct(eeg, "sub-01", encoder="atm-s", seed=3, num_inference_steps=4, size=256)
     assert np.array_equal(np.asarray(recon), np.asarray(out.images[0]))
     assert np.array_equal(np.asarray(prior_only), np.asarray(out.prior_only_images[0]))
+    # The semantic path beside it: the reconstruction's caption drawn by the demo's renderer.
+    assert np.array_equal(np.asarray(semantic), np.asarray(out.semantic_images[0]))
+    drawn = tiny_pipeline.backend.render_captions(tiny_pipeline.backend.caption(out.image_embeds), size=256)[0]
+    assert np.array_equal(np.asarray(semantic), np.asarray(drawn))
     assert trials.images.concept_of(2) in captions
     assert captions.count("- **") == 3  # one caption per image
     rows = [line for line in metrics.splitlines() if line.startswith("| ") and "PixCorr" not in line]
-    assert len(rows) == 3
+    assert len(rows) == 4 and rows[-1].startswith("| Semantic path (caption -> renderer) |")
     values = [float(v) for row in rows for v in row.strip("| ").split(" | ")[1:]]
     assert all(-1.0 <= v <= 1.0 for v in values)
+
+
+def test_semantic_slot_stays_empty_without_a_renderer(tab, tiny_pipeline, monkeypatch):
+    # The real bundle's backend renders no captions: the tab's last output is None and the table has three rows.
+    monkeypatch.setattr(tiny_pipeline.backend, "render_captions", None)
+    out = tab.reconstruct("sub-01", 0, -1, "atm-s", 0, 2, 5.0)
+    assert len(out) == 7 and out[-1] is None and "Semantic path" not in out[5]
 
 
 def test_seed_changes_the_images(tab):
@@ -71,10 +84,10 @@ def test_reconstruct_through_gradio_client(decoding_app):
 
     url, _ = decoding_app
     client = Client(url, verbose=False)
-    stimulus, recon, shuffled, prior_only, captions, metrics = client.predict(
+    stimulus, recon, shuffled, prior_only, captions, metrics, semantic = client.predict(
         "sub-01", 1, -1, "nice", 0, 3, 5.0, api_name="/reconstruct"
     )
-    for path in (stimulus, recon, shuffled, prior_only):
+    for path in (stimulus, recon, shuffled, prior_only, semantic):
         assert path and str(path).endswith((".png", ".jpg", ".webp"))
     assert "Stimulus" in captions and "PixCorr" in metrics
     with pytest.raises(Exception, match="Unknown encoder 'nope'"):

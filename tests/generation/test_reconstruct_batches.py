@@ -16,7 +16,8 @@ from ..pipeline._tiny import GROUP, build_tiny, use_tiny
 
 pytestmark = pytest.mark.xdist_group(GROUP)
 
-_KINDS = ("stimulus", "reconstruction", "shuffled", "prior_only")
+_KINDS = ("stimulus", "reconstruction", "shuffled", "prior_only", "semantic/reconstruction", "semantic/shuffled",
+          "semantic/prior_only")
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,7 @@ def test_single_process_batches(base, tiny, tmp_path, capsys):
     whole = tmp_path / "whole"
     assert main(_run(whole, "--batch-size", "4")) == 0
     assert _last_json(capsys)["protocol"]["batch_size"] == 4
-    for kind in ("stimulus", "reconstruction", "prior_only"):
+    for kind in ("stimulus", "reconstruction", "prior_only", "semantic/reconstruction", "semantic/prior_only"):
         assert _pngs(whole, kind) == _pngs(out, kind), kind
 
 
@@ -102,10 +103,13 @@ def test_an_interrupted_run_resumes_where_it_stopped(base, tiny, tmp_path, capsy
     before = _pngs(out, "shuffled")
     (out / "records" / "003.json").unlink()  # condition 3 was being written when the run stopped
     (out / "reconstruction" / sorted(_pngs(out, "reconstruction"))[3]).unlink()
+    semantic = _pngs(out, "semantic/shuffled")
+    (out / "semantic" / "shuffled" / sorted(semantic)[0]).unlink()  # a semantic image of batch (0, 2) is missing
     assert main(_run(out, "--batch-size", "2")) == 0
     again = _last_json(capsys)
-    assert again["resumed"] == 3 and again["written"] == 2  # its batch (2, 4) is redone, the rest kept
+    assert again["resumed"] == 3 and again["written"] == 4  # both batches are redone
     assert _pngs(out, "shuffled") == before and again["metrics"] == base[1]["metrics"]
+    assert _pngs(out, "semantic/shuffled") == semantic and again["semantic_metrics"] == base[1]["semantic_metrics"]
 
 
 def test_two_processes_share_the_batches_and_the_main_one_gathers(base, tiny, tmp_path, capsys, monkeypatch):

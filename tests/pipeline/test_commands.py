@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from toolkit.cli import main
@@ -77,6 +78,24 @@ def test_reconstruct_writes_images_captions_and_metrics(tiny_pipe, tmp_path, cap
     assert result["protocol"]["subject"] == "sub-01" and result["protocol"]["num_inference_steps"] == 4
     captions = json.loads((out / "captions.json").read_text())
     assert len(captions["reconstruction"]) == 4 and len(captions["truth"]) == 4
+    # The semantic path: each caption drawn by the simulator's renderer, scored like the decoder's images.
+    from PIL import Image
+
+    from toolkit.pipeline import DemoBackend
+
+    for kind in ("reconstruction", "shuffled", "prior_only"):
+        files = sorted((out / "semantic" / kind).glob("*.png"))
+        assert len(files) == 4 and result["files"][f"semantic/{kind}"][0] == f"semantic/{kind}/{files[0].name}"
+        assert set(result["semantic_metrics"][kind]) == {"pixcorr", "ssim", "two_way_demo"}
+        assert all(-1.0 <= v <= 1.0 for v in result["semantic_metrics"][kind].values())
+        with Image.open(files[0]) as img:
+            drawn = np.asarray(img.convert("RGB"))
+        direct = tiny_pipe.backend.render_captions([captions[kind][0]], size=drawn.shape[0])[0]
+        assert np.array_equal(drawn, np.asarray(direct))
+    assert isinstance(tiny_pipe.backend, DemoBackend) and saved["semantic_metrics"] == result["semantic_metrics"]
+    assert "renderer" in result["protocol"]["semantic_path"]
+    with Image.open(out / "grid.png") as grid, Image.open(sorted((out / "stimulus").glob("*.png"))[0]) as first:
+        assert grid.size == (4 * first.size[0], 5 * first.size[1])  # + the semantic reconstruction row
     # Running again into the same folder replaces it; a foreign non-empty folder is refused.
     assert main(["reconstruct", "--out", str(out), "--n", "2", "--steps", "2", "--json"]) == 0
     assert len(list((out / "stimulus").glob("*.png"))) == 2

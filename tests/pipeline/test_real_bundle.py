@@ -101,6 +101,8 @@ def test_reconstruct_is_seeded_and_has_controls(real_pipe):
         assert embeds.shape == (3, EMBED_DIM) and np.isfinite(embeds).all()
     assert np.all(rec.shuffled_from != np.arange(3))
     assert rec.settings["prior_condition"] == "raw" and rec.settings["decoding"]["generator_steps"] == 4
+    # The semantic path of the real bundle is toolkit.generation.semantic (`toolkit caption`), not reconstruct.
+    assert not real_pipe.has_semantic_path and rec.semantic_images is None and rec.prior_only_semantic_images is None
     again = real_pipe.reconstruct(eeg, "sub-01", seed=2, num_inference_steps=3, size=24)
     np.testing.assert_allclose(again.image_embeds, rec.image_embeds, atol=1e-5)
     assert again.images[0].size == (24, 24)

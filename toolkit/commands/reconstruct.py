@@ -7,12 +7,22 @@ and **prior only** (no EEG). The output folder holds::
 
     reconstruct.json                                  the settings of the folder (resuming needs the same ones)
     stimulus/ reconstruction/ shuffled/ prior_only/   one PNG per condition (NNN_<concept>.png)
+    semantic/reconstruction/ semantic/shuffled/       demo bundle: the semantic path, each image embedding's
+    semantic/prior_only/                              caption drawn by the simulator's renderer (one PNG each)
     records/NNN.json                                  per condition: concept, captions, shuffled-control source
     grid.png                                          rows: stimulus, reconstruction, shuffled EEG, prior only
-                                                      (the first 50 conditions)
+                                                      (+ semantic reconstruction; the first 50 conditions)
     captions.json                                     the captioner's captions of each image embedding
     metrics.json                                      PixCorr, SSIM, two-way identification and caption accuracy
-                                                      for the reconstructions and both controls, with the protocol
+                                                      for the reconstructions and both controls (``metrics``), and
+                                                      PixCorr, SSIM, two-way of their semantic path
+                                                      (``semantic_metrics``, demo bundle), with the protocol
+
+**Semantic path.** ATM also decodes through text: caption the predicted image embedding, then generate an image
+from the caption. The demo bundle's text-to-image "model" is the simulator's stimulus renderer
+(:meth:`toolkit.pipeline.DemoBackend.render_captions`: the caption's shape, colour and texture at a canonical pose on
+grey), so ``semantic/`` shows what the captions alone recover. The real bundle's semantic path (GIT → SDXL) is
+``python -m toolkit caption`` (:mod:`toolkit.generation.semantic`); no ``semantic/`` folder is written for it.
 
 **Batches.** The conditions are cut into contiguous batches of ``--batch-size`` (a trailing batch of one joins the
 one before, so every shuffled control has another condition of its batch to borrow from); condition ``i`` is always
@@ -45,7 +55,8 @@ _KINDS = ("reconstruction", "shuffled", "prior_only")
 _FOLDERS = ("stimulus", *_KINDS)
 _SETTINGS_FILE = "reconstruct.json"
 _RECORDS = "records"
-_OUTPUTS = (*_FOLDERS, _RECORDS, "grid.png", "captions.json", "metrics.json", _SETTINGS_FILE)
+_SEMANTIC = "semantic"
+_OUTPUTS = (*_FOLDERS, _SEMANTIC, _RECORDS, "grid.png", "captions.json", "metrics.json", _SETTINGS_FILE)
 _FORMAT = "eeg-visual-toolkit/reconstruct"
 _GRID_MAX = 50
 
@@ -169,7 +180,7 @@ def _state() -> Any:
 
 
 # ==================================================================================================== the folder
-def _prepare(out: Path, settings: dict) -> int:
+def _prepare(out: Path, settings: dict, semantic: bool = False) -> int:
     """Check ``out``, clear it when it holds another run's outputs, write the settings; return the files kept."""
     from ..errors import ToolkitError
     from ..utils import atomic_write_json
@@ -199,6 +210,9 @@ def _prepare(out: Path, settings: dict) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for name in (*_FOLDERS, _RECORDS):
         (out / name).mkdir(exist_ok=True)
+    if semantic:
+        for kind in _KINDS:
+            (out / _SEMANTIC / kind).mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / _SETTINGS_FILE, settings)
     return sum(1 for _ in (out / _RECORDS).glob("*.json"))
 
@@ -207,10 +221,15 @@ def _name(index: int, concept: str) -> str:
     return f"{index:03d}_{concept}.png"
 
 
-def _done(out: Path, index: int, concept: str) -> bool:
+def _folders(semantic: bool) -> tuple[str, ...]:
+    """The image folders of a condition (relative to ``--out``), the semantic path's when the bundle has one."""
+    return (*_FOLDERS, *(f"{_SEMANTIC}/{kind}" for kind in _KINDS)) if semantic else _FOLDERS
+
+
+def _done(out: Path, index: int, concept: str, semantic: bool = False) -> bool:
     if not (out / _RECORDS / f"{index:03d}.json").is_file():
         return False
-    return all((out / kind / _name(index, concept)).is_file() for kind in _FOLDERS)
+    return all((out / kind / _name(index, concept)).is_file() for kind in _folders(semantic))
 
 
 def _save_png(image: Any, path: Path) -> None:
@@ -259,12 +278,13 @@ def run(args: argparse.Namespace) -> dict:
         "num_inference_steps": steps, "guidance_scale": guidance, "batch_size": batch_size,
     }  # fmt: skip
     concepts = [trials.images.concept_of(i) for i in range(n)]
-    kept = _prepare(out, settings) if state.is_main_process else 0
+    semantic = bool(getattr(pipe, "has_semantic_path", False))
+    kept = _prepare(out, settings, semantic) if state.is_main_process else 0
     state.wait_for_everyone()  # the folder is ready before any process writes into it
 
     batches = make_batches(n, batch_size)
     mine = shard(batches, process_index=state.process_index, num_processes=state.num_processes)
-    todo = [b for b in mine if not all(_done(out, i, concepts[i]) for i in range(*b))]
+    todo = [b for b in mine if not all(_done(out, i, concepts[i], semantic) for i in range(*b))]
     written = 0
     bar = progress(todo, desc=f"reconstruct [{state.process_index}]", unit="batch",
                    disable=None if not args.json else True)
@@ -278,10 +298,16 @@ def run(args: argparse.Namespace) -> dict:
                   "prior_only": rec.prior_only_embeds}
         captions = {kind: pipe.vision.captioner(value) for kind, value in embeds.items()}
         images = {"reconstruction": rec.images, "shuffled": rec.shuffled_images, "prior_only": rec.prior_only_images}
+        if semantic:
+            images.update({
+                f"{_SEMANTIC}/reconstruction": rec.semantic_images,
+                f"{_SEMANTIC}/shuffled": rec.shuffled_semantic_images,
+                f"{_SEMANTIC}/prior_only": rec.prior_only_semantic_images,
+            })
         for row, index in enumerate(range(start, stop)):
             name = _name(index, concepts[index])
             _save_png(_open(trials.images.image_path(index), size), out / "stimulus" / name)
-            for kind in _KINDS:
+            for kind in images:
                 _save_png(images[kind][row], out / kind / name)
             source = int(rec.shuffled_from[row])
             atomic_write_json(out / _RECORDS / f"{index:03d}.json", {
@@ -294,28 +320,36 @@ def run(args: argparse.Namespace) -> dict:
     state.wait_for_everyone()  # every share is on disk
     if not state.is_main_process:
         return {"out": str(out), "process_index": state.process_index, "written": written}
-    missing = [i for i in range(n) if not _done(out, i, concepts[i])]
+    missing = [i for i in range(n) if not _done(out, i, concepts[i], semantic)]
     if missing:
         raise ToolkitError(
             f"{len(missing)} conditions of '{out}' are missing after every process finished (first: {missing[0]}); "
             "run the command again to complete them."
         )
-    return _gather(args, pipe, trials, out, subject, n, concepts, settings, state, written, kept)
+    return _gather(args, pipe, trials, out, subject, n, concepts, settings, state, written, kept, semantic)
 
 
 def _gather(args: argparse.Namespace, pipe: Any, trials: Any, out: Path, subject: str, n: int, concepts: list[str],
-            settings: dict, state: Any, written: int, kept: int) -> dict:
+            settings: dict, state: Any, written: int, kept: int, semantic: bool = False) -> dict:
     """Read the conditions back, write captions.json, grid.png and metrics.json (main process)."""
     from PIL import Image
 
     from ..utils import atomic_path, atomic_write_json
 
-    files = {kind: [f"{kind}/{_name(i, c)}" for i, c in enumerate(concepts)] for kind in _FOLDERS}
+    files = {kind: [f"{kind}/{_name(i, c)}" for i, c in enumerate(concepts)] for kind in _folders(semantic)}
     images = {kind: [_load(out / name) for name in names] for kind, names in files.items()}
     records = [json.loads((out / _RECORDS / f"{i:03d}.json").read_text(encoding="utf-8")) for i in range(n)]
     captions = {kind: [r["captions"][kind] for r in records] for kind in _KINDS}
     truth = [_caption_of(c, pipe.bundle) for c in concepts]
     metrics = {kind: _metrics(pipe, images["stimulus"], images[kind], captions[kind], truth) for kind in _KINDS}
+    semantic_metrics = None
+    if semantic:
+        # caption_accuracy is left out: the semantic images are drawn from the very captions scored above.
+        semantic_metrics = {
+            kind: {k: v for k, v in _metrics(pipe, images["stimulus"], images[f"{_SEMANTIC}/{kind}"], captions[kind],
+                                             truth).items() if k != "caption_accuracy"}
+            for kind in _KINDS
+        }
     backend = getattr(pipe, "backend", None)
     described = backend.describe() if backend is not None and hasattr(backend, "describe") else {}
     demo = pipe.bundle == "demo"
@@ -349,19 +383,24 @@ def _gather(args: argparse.Namespace, pipe: Any, trials: Any, out: Path, subject
             "caption_accuracy": "fraction of captions naming the stimulus's colour, texture and shape exactly"
             if demo else "not computed (no reference captions for THINGS concepts)",
         },
+        "semantic_path": described.get("semantic") if semantic else (
+            "not written here; the real bundle's semantic path (caption -> SDXL) is `python -m toolkit caption`"
+        ),
         "selection": "no selection on test: the models were chosen on validation concepts from the training split",
     }
     shown = min(n, _GRID_MAX)
     width, height = images["stimulus"][0].size
-    grid = Image.new("RGB", (width * shown, height * 4), "white")
-    for row, kind in enumerate(_FOLDERS):
+    rows = (*_FOLDERS, f"{_SEMANTIC}/reconstruction") if semantic else _FOLDERS
+    grid = Image.new("RGB", (width * shown, height * len(rows)), "white")
+    for row, kind in enumerate(rows):
         for i, img in enumerate(images[kind][:shown]):
-            grid.paste(img, (i * width, row * height))
+            grid.paste(img if img.size == (width, height) else img.resize((width, height)), (i * width, row * height))
     with atomic_path(out / "grid.png") as tmp:
         grid.save(tmp, format="PNG")
     atomic_write_json(out / "captions.json", {"concepts": concepts, "truth": truth, **captions})
-    result = {"out": str(out), "n": n, "metrics": metrics, "protocol": protocol,
-              "files": {kind: files[kind] for kind in _FOLDERS}, "grid": "grid.png"}
+    result = {"out": str(out), "n": n, "metrics": metrics, "protocol": protocol, "files": files, "grid": "grid.png"}
+    if semantic:
+        result["semantic_metrics"] = semantic_metrics
     atomic_write_json(out / "metrics.json", result)
     result = {**result, "written": written, "resumed": kept}
     if not args.json:
@@ -371,6 +410,8 @@ def _gather(args: argparse.Namespace, pipe: Any, trials: Any, out: Path, subject
             print(f"  {kind:15s} " + "  ".join(
                 f"{k} {v:.3f}" if isinstance(v, float) else f"{k} n/a" for k, v in metrics[kind].items()
             ))
+        for kind in _KINDS if semantic_metrics else ():
+            print(f"  semantic {kind:15s} " + "  ".join(f"{k} {v:.3f}" for k, v in semantic_metrics[kind].items()))
     return result
 
 

@@ -66,6 +66,52 @@ class GeneratorBackend(Protocol):
         """Entries added to :attr:`ReconstructionOutput.settings <toolkit.pipeline.ReconstructionOutput>`."""
 
 
+#: Pose and background of :meth:`DemoBackend.render_captions` (keys of
+#: :func:`toolkit.data.simulate._stimuli.sample_image_params`): the middle of the simulator's size and background
+#: ranges, centred, upright, no colour jitter, a flat background.
+SEMANTIC_RENDER_PARAMS: dict[str, Any] = {
+    "size": 0.58, "x": 0.0, "y": 0.0, "rotation": 0.0, "colour_jitter": np.zeros(3), "texture_period": 1.0,
+    "texture_phase": 0.0, "background": 130.0, "background_blobs": 0.0, "background_grain": 0.0,
+}  # fmt: skip
+#: Seed of the renderer's random stream in :meth:`DemoBackend.render_captions` (the same for every caption).
+SEMANTIC_RENDER_SEED = 0
+
+
+def parse_demo_caption(caption: Any) -> tuple[str, str, str]:
+    """``"a red striped circle"`` → ``("red", "striped", "circle")``, checked against the simulator's vocabularies.
+
+    Parameters
+    ----------
+    caption : str
+        A caption in the demo captioner's template ``"a <colour> <texture> <shape>"``.
+
+    Returns
+    -------
+    tuple of str
+        ``(colour, texture, shape)``.
+    """
+    from ..data.simulate import COLOURS, SHAPES, TEXTURES
+
+    if not isinstance(caption, str):
+        raise ToolkitError(f"A caption must be a string; got {type(caption).__name__}.")
+    words = caption.strip().lower().split()
+    if len(words) == 4 and words[0] in ("a", "an"):
+        words = words[1:]
+    if len(words) != 3:
+        raise ToolkitError(
+            f"Caption {caption!r} is not of the form 'a <colour> <texture> <shape>' (e.g. 'a red striped circle')."
+        )
+    for word, (slot, vocabulary) in zip(
+        words, (("colour", tuple(COLOURS)), ("texture", TEXTURES), ("shape", SHAPES)), strict=True
+    ):
+        if word not in vocabulary:
+            raise ToolkitError(
+                f"Caption {caption!r}: {word!r} is not a {slot} the renderer knows; use one of "
+                f"{', '.join(vocabulary)}."
+            )
+    return words[0], words[1], words[2]
+
+
 class DemoBackend:
     """The demo bundle's vision models (autoencoder decoder, attribute captioner, text embedder).
 
@@ -107,11 +153,48 @@ class DemoBackend:
         """The demo text embedder's embeddings of ``texts``."""
         return self.models.embedder.encode_texts(list(texts), normalize=normalize)
 
+    def render_captions(self, captions: Sequence[str], *, size: int = 128) -> list:
+        """The demo's *semantic path*: render captions with the simulator's stimulus renderer.
+
+        ATM's semantic path captions the predicted image embedding and generates an image from the caption with a
+        text-to-image model; in the demo bundle that model is the simulator's own renderer
+        (:func:`toolkit.data.simulate._stimuli.render_image`). Each ``"a <colour> <texture> <shape>"`` caption is
+        drawn once at the canonical pose (:data:`SEMANTIC_RENDER_PARAMS`: mid size, centred, upright, no colour
+        jitter) on a flat neutral-grey background. The result depends on the caption alone (the renderer's random
+        stream, used only by the ``speckled`` texture, is seeded with :data:`SEMANTIC_RENDER_SEED`).
+
+        Parameters
+        ----------
+        captions : sequence of str
+            Captions in the demo captioner's template (``"a red striped circle"``).
+        size : int
+            Image side in pixels.
+
+        Returns
+        -------
+        list of PIL.Image.Image
+            One RGB image per caption.
+        """
+        from ..data.simulate._stimuli import render_image
+
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 8 <= size <= 4096:
+            raise ToolkitError(f"size must be a whole number of pixels from 8 to 4096; got {size!r}.")
+        if isinstance(captions, str) or not isinstance(captions, Sequence):
+            raise ToolkitError(f"captions must be a list of strings; got {type(captions).__name__}.")
+        attributes = [parse_demo_caption(c) for c in captions]
+        return [
+            render_image(shape, colour, texture, dict(SEMANTIC_RENDER_PARAMS), int(size),
+                         np.random.default_rng(SEMANTIC_RENDER_SEED))
+            for colour, texture, shape in attributes
+        ]
+
     def describe(self) -> dict:
         """What decodes and captions in the demo bundle."""
         return {
             "generator": "demo autoencoder decoder (toolkit.generation.demo)",
             "captioner": "demo attribute heads (toolkit.captions.demo)",
+            "semantic": "caption rendered by the simulator's stimulus renderer at a canonical pose "
+                        "(toolkit.pipeline.DemoBackend.render_captions)",
         }
 
     def settings(self) -> dict:
@@ -380,4 +463,5 @@ def _as_matrix(embeds: Any, width: int) -> np.ndarray:
     return x
 
 
-__all__ = ["DemoBackend", "DiffusersBackend", "GeneratorBackend"]
+__all__ = ["SEMANTIC_RENDER_PARAMS", "SEMANTIC_RENDER_SEED", "DemoBackend", "DiffusersBackend", "GeneratorBackend",
+           "parse_demo_caption"]

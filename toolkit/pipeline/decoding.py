@@ -84,6 +84,13 @@ class ReconstructionOutput:
         For each row, the batch row whose EEG conditioned its shuffled control (``-1``: a bundle test trial).
     settings : dict
         Encoder, seed, steps, guidance scale.
+    semantic_images, shuffled_semantic_images, prior_only_semantic_images : list of PIL.Image.Image | None
+        The *semantic path* of the reconstruction and of both controls: the captions of ``image_embeds``,
+        ``shuffled_embeds`` and ``prior_only_embeds`` (those :meth:`DecodingPipeline.caption` gives) turned back into
+        images. In the demo bundle the caption is drawn by the simulator's stimulus renderer
+        (:meth:`~toolkit.pipeline.DemoBackend.render_captions`), at the size of :attr:`images`. ``None`` for the
+        real bundle, whose semantic path (GIT caption → SDXL) is :mod:`toolkit.generation.semantic` /
+        ``python -m toolkit caption``.
     """
 
     images: list
@@ -95,6 +102,9 @@ class ReconstructionOutput:
     prior_only_embeds: np.ndarray
     shuffled_from: np.ndarray
     settings: dict = field(default_factory=dict)
+    semantic_images: list | None = None
+    shuffled_semantic_images: list | None = None
+    prior_only_semantic_images: list | None = None
 
 
 class DecodingPipeline:
@@ -548,7 +558,8 @@ class DecodingPipeline:
         Returns
         -------
         ReconstructionOutput
-            Images and embeddings of the reconstructions and both controls.
+            Images and embeddings of the reconstructions and both controls; in the demo bundle also their semantic
+            path (caption → the simulator's renderer; see :attr:`has_semantic_path`).
         """
         name = self._default if encoder is None else encoder
         eeg_embeds, cond, image = self._predict(eeg, subject_ids, name, seed, num_inference_steps, guidance_scale)
@@ -566,8 +577,16 @@ class DecodingPipeline:
         shuffled = self._sample(shuffled_cond, n, seed, num_inference_steps, guidance_scale)
         prior_only = self._sample(None, n, seed, num_inference_steps, guidance_scale)
         decode = self.backend.decode
+        images = decode(image, seed=seed, size=size)
+        semantic: list[list | None] = [None, None, None]
+        if self.has_semantic_path:
+            # One captioner call for the three sets of embeddings (row-wise, so the captions are those of
+            # self.caption), then each caption rendered at the size of the decoded images.
+            captions = self.backend.caption(np.concatenate([image, shuffled, prior_only]))
+            rendered = self.backend.render_captions(captions, size=int(images[0].size[0]))
+            semantic = [rendered[k * n:(k + 1) * n] for k in range(3)]
         return ReconstructionOutput(
-            images=decode(image, seed=seed, size=size),
+            images=images,
             image_embeds=image,
             eeg_embeds=eeg_embeds,
             shuffled_images=decode(shuffled, seed=seed, size=size),
@@ -580,7 +599,17 @@ class DecodingPipeline:
                 "guidance_scale": float(guidance_scale), "prior_condition": self._prior_entry.get("condition"),
                 **self.backend.settings(),
             },
+            semantic_images=semantic[0],
+            shuffled_semantic_images=semantic[1],
+            prior_only_semantic_images=semantic[2],
         )
+
+    @property
+    def has_semantic_path(self) -> bool:
+        """Whether :meth:`reconstruct` fills the ``*semantic_images`` fields (the demo bundle: its backend renders
+        captions). The real bundle's semantic path is :mod:`toolkit.generation.semantic` (``python -m toolkit
+        caption``)."""
+        return callable(getattr(self.backend, "render_captions", None))
 
     def _test_pool(self, encoder: str) -> np.ndarray:
         """Prior conditions of the first subject's averaged test trials (the shuffled control of a single trial)."""
