@@ -39,6 +39,17 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["EEG_TOOLKIT_HOME"] = str(tmp_path_factory.mktemp("toolkit-home"))
 
 
+@pytest.fixture
+def one_thread():
+    """Run a test's tiny models on one torch thread: on a busy 2-core machine thread hand-offs dominate."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(autouse=True)
 def _close_figures():
     yield

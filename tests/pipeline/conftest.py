@@ -52,15 +52,6 @@ def real_pipe(_real_pipe_shared, real_parts, monkeypatch):
     return _real_pipe_shared
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny models on one thread: on a busy 2-core machine thread hand-offs dominate their run time."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _use_real(mp, parts):

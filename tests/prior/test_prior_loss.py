@@ -13,15 +13,6 @@ from toolkit.prior import DiffusionPriorUNet, PriorPipeline, PriorUNetConfig, de
 TINY = PriorUNetConfig(embed_dim=16, cond_dim=12, hidden_dims=(16, 8, 4), time_embed_dim=8, dropout=0.0)
 
 
-@pytest.fixture
-def one_thread():
-    # Tiny models run faster on one thread than on two cores shared with other work.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _setup(seed: int = 0):
     torch.manual_seed(seed)
     prior = DiffusionPriorUNet(TINY)
