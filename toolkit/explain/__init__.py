@@ -70,6 +70,8 @@ _LAZY = {
     "channel_auroc": "validate",
     "peak_latency": "validate",
     "compare_with_ground_truth": "validate",
+    "compare_conditions_with_ground_truth": "validate",
+    "information_shares": "validate",
 }
 
 __all__ = sorted(_LAZY)

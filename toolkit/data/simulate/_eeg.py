@@ -20,7 +20,8 @@ Variability
 Noise
     Spatially correlated 1/f background (random dipoles through the same forward model), white sensor noise,
     posterior alpha with trial-varying amplitude and post-stimulus desynchronisation, blinks on the frontal
-    channels, 50 Hz mains. Each part is scaled to its relative power in :class:`NoiseConfig`.
+    channels, 50 Hz mains; optionally (off by default) electrode-level 1/f artefacts over the front of the head
+    (:func:`anterior_profile`). Each part is scaled to its relative power in :class:`NoiseConfig`.
 
 Epochs and units
     Trials are generated from -0.2 s to 0.996 s, baseline-corrected on the 50 pre-stimulus samples and cropped to
@@ -53,6 +54,12 @@ REFERENCE = "Fz"
 MONTAGE = "standard_1005"
 BLINK_LENGTH_M = 0.035  # spatial decay of the blink potential away from Fp1/Fp2 (metres)
 _N_FFT = 512  # FFT length of the 1/f background (longer than an epoch, so the epoch is not periodic)
+# Anterior artefacts (NoiseConfig.anterior_artefact_power): the profile is a logistic function of the electrode's
+# anterior-posterior coordinate relative to the sphere centre, in head radii: 1/2 at ANTERIOR_EDGE (just in front of
+# the vertex), rising to 1 over the frontal channels within a few ANTERIOR_WIDTH.
+ANTERIOR_EDGE = 0.15
+ANTERIOR_WIDTH = 0.1
+ANTERIOR_TRIAL_SD = 0.3  # standard deviation of the log of the per-trial amplitude of the anterior artefacts
 _CALIBRATION_TRIALS = 128
 
 
@@ -304,6 +311,19 @@ class Subject:
     part_gains: dict  # relative gain of each noise part (set by calibration)
     signal_scale: float = 1.0
     noise_scale: float = 1.0
+    anterior_profile: np.ndarray | None = None  # (63,) weight of the anterior artefacts (None: switched off)
+
+
+def anterior_profile(head: HeadModel) -> np.ndarray:
+    """Weight of the anterior artefacts per channel, ``(63,)`` in 0 … 1: 1 over the frontal channels, ~0 behind C.
+
+    A logistic function of the electrode's anterior-posterior coordinate ``u`` (head coordinates, +y towards the
+    nasion) relative to the fitted sphere's centre, in head radii: ``1 / (1 + exp(-(u - ANTERIOR_EDGE) /
+    ANTERIOR_WIDTH))``. On the THINGS montage the Fp/AF/F channels get ~1, FC 0.9-1, C 0.3-0.5, T7/T8 ~0.2 and the
+    centro-parietal, parietal and occipital channels (where the simulated stimulus-driven sources project) < 0.02.
+    """
+    u = (head.ch_pos[:, 1] - head.r0[1]) / head.head_radius
+    return 1.0 / (1.0 + np.exp(-(u - ANTERIOR_EDGE) / ANTERIOR_WIDTH))
 
 
 def build_subjects(
@@ -351,6 +371,7 @@ def build_subjects(
     dist = np.linalg.norm(head.ch_pos[:, None, :] - fp[None], axis=2).min(axis=1)
     dist_ref = np.linalg.norm(head.ref_pos[None] - fp, axis=1).min()
     blink = np.exp(-dist / BLINK_LENGTH_M) - np.exp(-dist_ref / BLINK_LENGTH_M)  # referenced to Fz as well
+    anterior = anterior_profile(head) if config.noise.anterior_artefact_power > 0 else None
 
     subjects = []
     for s, (rng, pos, ori, alpha_pos) in enumerate(draws):
@@ -387,6 +408,7 @@ def build_subjects(
                 line_phase=rng.normal(0.0, 0.3, 63),
                 blink_topography=blink,
                 part_gains={},
+                anterior_profile=anterior,
             )
         )
     return subjects
@@ -465,7 +487,7 @@ def trial_jitter(config: SimulationConfig, n: int, rng: np.random.Generator) -> 
 
 
 # -- noise -------------------------------------------------------------------------------------------------------
-NOISE_PARTS = ("background", "sensor", "alpha", "line", "blink")
+NOISE_PARTS = ("background", "sensor", "alpha", "line", "blink", "anterior")  # "anterior" only when switched on
 
 
 def _pink(k: int, n: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
@@ -537,13 +559,28 @@ def noise(
     topos["blink"] = subject.blink_topography[:, None] * g.get("blink", 1.0)
     courses["blink"] = waves
 
+    # Anterior artefacts (off by default): their random draws come last, so the other parts' streams and hence
+    # every dataset made without them are unchanged. One 1/f series per affected electrode, not re-referenced
+    # (electrode-level: skin potentials, muscle tone, eye movements seen as independent drifts).
+    anterior = None
+    if cfg.anterior_artefact_power > 0 and subject.anterior_profile is not None:
+        keep = np.flatnonzero(subject.anterior_profile > 1e-3)
+        level = np.exp(rng.normal(0.0, ANTERIOR_TRIAL_SD, (1, n, 1))).astype(np.float32)
+        weight = (subject.anterior_profile[keep] * g.get("anterior", 1.0)).astype(np.float32)
+        anterior = (keep, _pink(keep.size, n, cfg.anterior_artefact_exponent, rng) * level * weight[:, None, None])
+
     events = {"blink": has_blink, "blink_onset": blink_onset, "alpha_amplitude": amp[:, 0]}
     if parts:
         out = {name: _project(topos[name], courses[name]) for name in topos}
         out["sensor"] = sensor
+        if anterior is not None:
+            out["anterior"] = np.zeros_like(sensor)
+            out["anterior"][anterior[0]] = anterior[1]
         return out, events
     total = _project(np.concatenate(list(topos.values()), axis=1), np.concatenate(list(courses.values())))
     total += sensor
+    if anterior is not None:
+        total[anterior[0]] += anterior[1]
     return total, events
 
 
@@ -571,6 +608,9 @@ def calibrate(config: SimulationConfig, subject: Subject, train_feats: np.ndarra
     raw = {name: float(np.mean(_baseline(parts[name]) ** 2)) for name in ("background", "sensor", "alpha", "line")}
     targets = {"background": cfg.background_power, "sensor": cfg.sensor_power, "alpha": cfg.alpha_power,
                "line": cfg.line_power}  # fmt: skip
+    if "anterior" in parts:  # only when switched on (the record of datasets without it is unchanged)
+        raw["anterior"] = float(np.mean(_baseline(parts["anterior"]) ** 2))
+        targets["anterior"] = cfg.anterior_artefact_power
     gains = {k: (np.sqrt(targets[k] / raw[k]) if raw[k] > 0 else 0.0) for k in targets}
     fp_idx = [list(THINGS_EEG_63).index("Fp1"), list(THINGS_EEG_63).index("Fp2")]
     bg_sd = float(np.sqrt(cfg.background_power))

@@ -77,6 +77,17 @@ class NoiseConfig:
         Relative power of the mains interference (small).
     trial_power_sd : float
         Standard deviation of the log of a per-trial factor on the background (non-stationarity).
+    anterior_artefact_power : float
+        Relative power (averaged over all 63 channels, like the other parts) of electrode-level artefacts over the
+        front of the head: eye movements, frontalis and temporalis muscle tone, forehead skin potentials. Each
+        electrode gets its own 1/f series (independent between electrodes, not re-referenced) weighted by a profile
+        that is 1 over the frontal channels and fades out towards the vertex (see ``_eeg.anterior_profile``). 0 (the
+        default) switches the part off and leaves every output byte-identical to a simulator without it. A large
+        value makes the highest-variance channels carry no stimulus information — the stimulus-driven sources are
+        posterior — which is how :mod:`toolkit.bench.explain_validation` tells an attribution map that found the
+        information from one that merely follows the input's amplitude.
+    anterior_artefact_exponent : float
+        Spectral exponent of the anterior artefacts (power ∝ 1 / f ** exponent; slow drifts are steeper than 1).
     """
 
     background_power: float = 1.0
@@ -92,11 +103,17 @@ class NoiseConfig:
     line_hz: float = 50.0
     line_power: float = 0.02
     trial_power_sd: float = 0.15
+    anterior_artefact_power: float = 0.0
+    anterior_artefact_exponent: float = 1.5
+
+    #: Fields added after simulator 1.0: left out of :meth:`SimulationConfig.to_dict` while at their default, so the
+    #: ``simulation.json`` and ``ground_truth.json`` of datasets that do not use them stay byte-identical.
+    ADDED_FIELDS = ("anterior_artefact_power", "anterior_artefact_exponent")
 
     def __post_init__(self) -> None:
         for name in (
             "background_power", "background_exponent", "sensor_power", "alpha_power", "alpha_trial_sd",
-            "blink_amplitude", "line_power", "trial_power_sd",
+            "blink_amplitude", "line_power", "trial_power_sd", "anterior_artefact_power", "anterior_artefact_exponent",
         ):  # fmt: skip
             _check_number(f"noise.{name}", getattr(self, name), minimum=0.0)
         _check_number("noise.alpha_hz", self.alpha_hz, minimum=1.0, maximum=40.0)
@@ -258,8 +275,13 @@ class SimulationConfig:
         return self.n_subjects * trials * 63 * 250 * item
 
     def to_dict(self) -> dict:
-        """JSON-serialisable description."""
-        return asdict(self)
+        """JSON-serialisable description (noise fields added after simulator 1.0 only when not at their default)."""
+        out = asdict(self)
+        defaults = NoiseConfig()
+        for name in NoiseConfig.ADDED_FIELDS:
+            if out["noise"][name] == getattr(defaults, name):
+                del out["noise"][name]
+        return out
 
 
 def _is_int(value: object) -> bool:

@@ -651,6 +651,11 @@ def _write_ground_truth(
         "noise": config.to_dict()["noise"],
         "arrays": descriptions,
     }
+    if subjects and subjects[0].anterior_profile is not None:  # only when switched on (default files unchanged)
+        arrays["anterior_artefact_profile"] = subjects[0].anterior_profile
+        descriptions["anterior_artefact_profile"] = (
+            "(63,) weight of the electrode-level anterior artefacts per channel (noise.anterior_artefact_power)"
+        )
     if set(meta) & set(arrays):  # load_ground_truth merges both into one dict
         raise RuntimeError(f"ground-truth keys collide: {sorted(set(meta) & set(arrays))}")
     with atomic_path(root / "ground_truth.npz") as tmp:
