@@ -7,12 +7,12 @@ diffusion prior) from scratch in a temporary toolkit home and reports each stage
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
 
 from . import benchmark
+from ._timing import toolkit_home
 
 _BUILD_TARGET_S = 120.0
 _CALL_TARGET_MS = 1000.0
@@ -21,17 +21,10 @@ _CALL_TARGET_MS = 1000.0
 def _build(home: Path) -> tuple[float, dict]:
     from ..bundles import build_demo_bundle, read_bundle_manifest
 
-    previous = os.environ.get("EEG_TOOLKIT_HOME")
-    os.environ["EEG_TOOLKIT_HOME"] = str(home)
-    try:
+    with toolkit_home(home):
         start = time.perf_counter()
         build_demo_bundle(progress_bar=False)
         return time.perf_counter() - start, read_bundle_manifest("demo")
-    finally:
-        if previous is None:
-            os.environ.pop("EEG_TOOLKIT_HOME", None)
-        else:
-            os.environ["EEG_TOOLKIT_HOME"] = previous
 
 
 @benchmark(
@@ -69,8 +62,7 @@ def pipeline_calls() -> dict:
 
     with tempfile.TemporaryDirectory(prefix="eeg-toolkit-bench-") as tmp:
         _build(Path(tmp))
-        os.environ["EEG_TOOLKIT_HOME"], previous = tmp, os.environ.get("EEG_TOOLKIT_HOME")
-        try:
+        with toolkit_home(tmp):
             pipe = load_pipeline("demo", build=False)
             trials = pipe.trials(pipe.subjects[0], "test", average=True)
             eeg = trials.data[:, 0]
@@ -84,9 +76,4 @@ def pipeline_calls() -> dict:
                 start = time.perf_counter()
                 call()
                 out[name] = round((time.perf_counter() - start) * 1000, 1)
-        finally:
-            if previous is None:
-                os.environ.pop("EEG_TOOLKIT_HOME", None)
-            else:
-                os.environ["EEG_TOOLKIT_HOME"] = previous
     return {**out, "target_ms": _CALL_TARGET_MS, "met_target": max(out.values()) < _CALL_TARGET_MS}

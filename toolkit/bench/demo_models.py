@@ -14,40 +14,19 @@ the time and the held-out figures.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from . import benchmark
+from ._timing import load_average as _load_average
+from ._timing import threads as _threads
 
 _THREADS = 2
 _REPEATS = 30
 _CALL_TARGET_MS = 500.0
 _TRAIN_TARGET_S = 40.0
-
-
-@contextlib.contextmanager
-def _threads(n: int) -> Iterator[None]:
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def _load_average() -> float | None:
-    # Other processes on a shared machine slow the threads down; the figure says how busy it was.
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None
 
 
 def _demo_config():

@@ -8,49 +8,15 @@ op-by-op reference transcription (:func:`toolkit.encoders._parity.reference_forw
 
 from __future__ import annotations
 
-import contextlib
-import os
-import statistics
-import time
-from collections.abc import Callable, Iterator
-
 from . import benchmark
+from ._timing import load_average as _load_average
+from ._timing import median_seconds as _median_seconds
+from ._timing import threads as _threads
 
 _BATCH = 256
 _THREADS = 2
 _INFERENCE_TARGET = 750.0
 _TRAINING_TARGET = 120.0
-
-
-@contextlib.contextmanager
-def _threads(n: int) -> Iterator[None]:
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def _load_average() -> float | None:
-    # Other processes on a shared machine slow the 2 threads down; the figure says how busy it was.
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None
-
-
-def _median_seconds(func: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        func()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _setup(seed: int = 0):

@@ -11,7 +11,7 @@ import statistics
 import time
 
 from . import benchmark
-from .encoders import _threads
+from ._timing import threads as _threads
 
 _THREADS = 2
 _N_TRIALS = 200

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from . import benchmark
-from .encoders import _threads
+from ._timing import threads as _threads
 
 _THREADS = 2
 
@@ -412,6 +412,7 @@ def retrain_validation(
     from ..embeddings import save_embeddings
     from ..explain import compare_conditions_with_ground_truth
     from ..training import TrainConfig
+    from ..utils import atomic_write_text
 
     workdir = Path(workdir)
     timings: dict[str, float] = {}
@@ -451,7 +452,7 @@ def retrain_validation(
     }
     feature_weights = {name: v / sum(contributions.values()) for name, v in contributions.items()}
     config_file = workdir / "train_config.json"
-    config_file.write_text(json.dumps(train_config.to_dict()), encoding="utf-8")
+    atomic_write_text(config_file, json.dumps(train_config.to_dict()))
     timings["simulate_s"] = time.perf_counter() - start
     argv = ["explain", "retrain", "--config", str(config_file), "--out", str(workdir / "retrain"), "--analyses",
             *analyses, "--json"]
