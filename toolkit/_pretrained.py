@@ -277,6 +277,50 @@ def read_component_config(path: str | os.PathLike, *, class_name: str, what: str
     return data
 
 
+def read_pretrained_component(
+    source: Any,
+    *,
+    subfolder: str | None = None,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False,
+    class_name: str,
+    what: str,
+    save_hint: str,
+) -> tuple[Any, Path, Path]:
+    """Locate a component folder (local or Hub) and read its checked ``config.json``: the shared start of loading.
+
+    Parameters
+    ----------
+    source : str | os.PathLike
+        A local folder, or a Hugging Face Hub repository id ``"owner/name"``.
+    subfolder, revision, cache_dir, local_files_only
+        As for :func:`resolve_pretrained`.
+    class_name : str
+        The class expected in the configuration's ``_class_name`` entry.
+    what : str
+        What is loaded, e.g. ``"prior"``, named in messages.
+    save_hint : str
+        The method that writes such a folder, named when files are missing.
+
+    Returns
+    -------
+    tuple of (Any, Path, Path)
+        The parsed configuration, the ``config.json`` path and the weights path (not read yet).
+    """
+    folder = resolve_pretrained(
+        source,
+        subfolder=subfolder,
+        revision=revision,
+        cache_dir=cache_dir,
+        local_files_only=local_files_only,
+        what=f"the {what}",
+        save_hint=save_hint,
+    )
+    config_path, weights_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
+    return read_component_config(config_path, class_name=class_name, what=what), config_path, weights_path
+
+
 # ---------------------------------------------------------------------------------------------------- weights
 def read_state_dict(path: str | os.PathLike, *, what: str) -> dict[str, torch.Tensor]:
     """Read a state dict from a ``.safetensors`` file or a PyTorch file, without executing code from it.

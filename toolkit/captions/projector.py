@@ -265,17 +265,16 @@ class PixelProjector(nn.Module):
         PixelProjector
             The projector, in evaluation mode, on the CPU in float32.
         """
-        folder = _pretrained.resolve_pretrained(
+        data, config_path, weights_path = _pretrained.read_pretrained_component(
             pretrained,
             subfolder=subfolder,
             revision=revision,
             cache_dir=cache_dir,
             local_files_only=local_files_only,
-            what="the projector",
+            class_name=_CLASS_NAME,
+            what="projector",
             save_hint="PixelProjector.save_pretrained",
         )
-        config_path, weights_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
-        data = _pretrained.read_component_config(config_path, class_name=_CLASS_NAME, what="projector")
         model = cls(PixelProjectorConfig.from_dict(data, source=str(config_path)))
         model.load_weights(weights_path)
         return model.eval()

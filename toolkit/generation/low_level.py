@@ -23,7 +23,6 @@ import torch
 from torch import nn
 
 from .. import _pretrained
-from .._pretrained import CONFIG_NAME, WEIGHTS_NAME
 from ..encoders.base import check_encoder_input
 from ..errors import ToolkitError
 from ..utils import progress
@@ -255,16 +254,15 @@ class LowLevelEncoder(nn.Module):
         LowLevelEncoder
             The encoder in evaluation mode, on the CPU in float32.
         """
-        folder = _pretrained.resolve_pretrained(
+        data, config_path, weights_path = _pretrained.read_pretrained_component(
             pretrained,
             revision=revision,
             cache_dir=cache_dir,
             local_files_only=local_files_only,
-            what="the low-level encoder",
+            class_name=_CLASS_NAME,
+            what="low-level encoder",
             save_hint="LowLevelEncoder.save_pretrained",
         )
-        config_path, weights_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
-        data = _pretrained.read_component_config(config_path, class_name=_CLASS_NAME, what="low-level encoder")
         model = cls(LowLevelEncoderConfig.from_dict(data, source=str(config_path)))
         state = _pretrained.read_state_dict(weights_path, what="low-level encoder")
         _pretrained.load_checked_state_dict(model, state, source=str(weights_path), what=model._describe())

@@ -21,8 +21,7 @@ Names are imported on first use, so ``import toolkit.pipeline`` pulls in neither
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 _LAZY = {
     "DecodingPipeline": "decoding",
@@ -40,13 +39,5 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    # PEP 562 lazy attributes: keeps `import toolkit.pipeline` cheap.
-    if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module 'toolkit.pipeline' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+# PEP 562 lazy attributes: keeps `import toolkit.pipeline` cheap.
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -424,17 +424,16 @@ class DiffusionPriorUNet(nn.Module):
         DiffusionPriorUNet
             The prior, in evaluation mode, on the CPU in float32.
         """
-        folder = _pretrained.resolve_pretrained(
+        data, config_path, weights_path = _pretrained.read_pretrained_component(
             pretrained,
             subfolder=subfolder,
             revision=revision,
             cache_dir=cache_dir,
             local_files_only=local_files_only,
-            what="the prior",
+            class_name=_CLASS_NAME,
+            what="prior",
             save_hint="DiffusionPriorUNet.save_pretrained",
         )
-        config_path, weights_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
-        data = _pretrained.read_component_config(config_path, class_name=_CLASS_NAME, what="prior")
         model = cls(PriorUNetConfig.from_dict(data, source=str(config_path)))
         model.load_weights(weights_path)
         return model.eval()
