@@ -18,11 +18,12 @@ from typing import Any
 from toolkit import ToolkitError
 
 from .retrieval_tab import (
-    AVERAGE,
     _integer,
     _number,
     add_examples,
     check_encoder,
+    describe_repetition,
+    encoder_picker,
     example_label,
     example_trials,
     pick_trial,
@@ -133,7 +134,7 @@ class ReconstructTab:
         pix = pixcorr(scored, [str(stimulus)] * len(scored), per_pair=True)
         sim = ssim(scored, [str(stimulus)] * len(scored), per_pair=True)
         truth = trials.images.concept_of(condition)
-        what = "average of all repetitions" if repetition == AVERAGE else f"repetition {repetition + 1}"
+        what = describe_repetition(repetition)
         caption_md = "\n".join(
             [
                 f"**Stimulus:** *{truth}* ({subject}, test trial {condition}, {what}; encoder {encoder}, seed {seed}, "
@@ -188,9 +189,7 @@ class ReconstructTab:
         )
         with gr.Row():
             subject, condition, repetition = picker(self.pipeline)
-            encoder = gr.Dropdown(
-                self.pipeline.encoders, value=self.pipeline.encoders[0], label="Encoder", allow_custom_value=True
-            )
+            encoder = encoder_picker(self.pipeline)
         with gr.Row():
             seed = gr.Number(DEFAULTS["seed"], label="Seed", precision=0, minimum=SEED_RANGE[0], maximum=SEED_RANGE[1])
             steps = gr.Slider(*STEPS_RANGE, value=DEFAULTS["steps"], step=1, label="Prior steps")

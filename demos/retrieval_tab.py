@@ -196,6 +196,18 @@ def add_examples(
     )
 
 
+def encoder_picker(pipeline: Any) -> Any:
+    """Create the encoder dropdown (first encoder) in the current Blocks context. A custom value lets API calls reach
+    the handler, whose :func:`check_encoder` names the valid choices."""
+    gr = _gr()
+    return gr.Dropdown(pipeline.encoders, value=pipeline.encoders[0], label="Encoder", allow_custom_value=True)
+
+
+def describe_repetition(repetition: int) -> str:
+    """``"average of all repetitions"`` for :data:`AVERAGE`, else ``"repetition 3"`` (1-based), for summaries."""
+    return "average of all repetitions" if repetition == AVERAGE else f"repetition {repetition + 1}"
+
+
 def example_label(pipeline: Any, subject: str, condition: int, repetition: int) -> str:
     """``"sub-01 · trial 3: red_plain_star · average"`` (the text of an example button)."""
     concept = pipeline.trials(subject, "test").images.concept_of(condition)
@@ -350,7 +362,7 @@ class RetrievalTab:
             galleries.append(items)
             true_rank = int(np.flatnonzero(indices == condition)[0]) + 1
             lines.append(f"| {encoder} | {true_rank} of {len(concepts)} | {concepts[indices[0]]} |")
-        what = "average of all repetitions" if repetition == AVERAGE else f"repetition {repetition + 1}"
+        what = describe_repetition(repetition)
         summary = "\n".join(
             [
                 f"**{subject}**, test trial {condition} (*{trials.images.concept_of(condition)}*), {what}. "

@@ -22,6 +22,8 @@ from .retrieval_tab import (
     _number,
     add_examples,
     check_encoder,
+    describe_repetition,
+    encoder_picker,
     example_label,
     pick_trial,
     picker,
@@ -175,9 +177,9 @@ class SaliencyTab:
 
         trials, eeg, condition, repetition = pick_trial(self.pipeline, subject, condition, repetition)
         encoder = check_encoder(self.pipeline, encoder)
-        if method not in METHODS:
+        if not isinstance(method, str) or method not in METHODS:  # a list from the API is unhashable
             raise ToolkitError(f"Unknown attribution method {method!r}; choose one of {', '.join(METHODS)}.")
-        if target not in TARGETS:
+        if not isinstance(target, str) or target not in TARGETS:  # a list from the API is unhashable
             raise ToolkitError(f"Unknown attribution target {target!r}; choose one of {', '.join(TARGETS)}.")
         times = trials.times
         latency = _number(latency, "latency (s)", float(times[0]), float(times[-1]))
@@ -204,7 +206,7 @@ class SaliencyTab:
             height=300, title="Only one region kept", ylabel="test top-1 (%)",
         )
         peak_time, _ = peak(time_course(attr), times)
-        what = "average of all repetitions" if repetition == AVERAGE else f"repetition {repetition + 1}"
+        what = describe_repetition(repetition)
         full = windows.select("full")[0]["top1"]
         summary = (
             f"**{label}** of the {TARGETS[target]} (*{trials.images.concept_of(condition)}*; {subject}, test trial "
@@ -258,9 +260,7 @@ class SaliencyTab:
         )
         with gr.Row():
             subject, condition, repetition = picker(self.pipeline)
-            encoder = gr.Dropdown(
-                self.pipeline.encoders, value=self.pipeline.encoders[0], label="Encoder", allow_custom_value=True
-            )
+            encoder = encoder_picker(self.pipeline)
         with gr.Row():
             method = gr.Radio([(v[0], k) for k, v in METHODS.items()], value="ig", label="Method")
             target = gr.Radio([(v, k) for k, v in TARGETS.items()], value="similarity", label="Target")

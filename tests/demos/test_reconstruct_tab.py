@@ -6,15 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.pipeline._tiny import GROUP
+from ._marks import DECODING
 
 gr = pytest.importorskip("gradio")
 
-pytestmark = [
-    pytest.mark.xdist_group(GROUP),
-    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
-]
+pytestmark = DECODING
 
 
 @pytest.fixture(scope="module")

@@ -6,15 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.pipeline._tiny import GROUP
+from ._marks import DECODING
 
 gr = pytest.importorskip("gradio")
 
-pytestmark = [
-    pytest.mark.xdist_group(GROUP),
-    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
-]
+pytestmark = DECODING
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +58,8 @@ def test_other_methods_and_margin_target(tab, method):
     [
         (("sub-01", 0, -1, "atm-s", "lime", "similarity", 0.2), "Unknown attribution method 'lime'"),
         (("sub-01", 0, -1, "atm-s", "ig", "logit", 0.2), "Unknown attribution target 'logit'"),
+        (("sub-01", 0, -1, "atm-s", ["ig"], "similarity", 0.2), r"Unknown attribution method \['ig'\]"),
+        (("sub-01", 0, -1, "atm-s", "ig", {"t": 1}, 0.2), r"Unknown attribution target \{'t': 1\}"),
         (("sub-01", 0, -1, "eegnet", "ig", "similarity", 0.2), "Unknown encoder 'eegnet'"),
         (("sub-01", 0, -1, "atm-s", "ig", "similarity", 3.0), r"latency \(s\) must be a number from 0 to 0.996"),
         (("sub-01", "", -1, "atm-s", "ig", "similarity", 0.2), "Choose a trial"),

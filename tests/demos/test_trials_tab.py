@@ -116,43 +116,21 @@ ARTIFACTS = __import__("pathlib").Path(__file__).resolve().parents[1] / "artifac
 
 
 @pytest.mark.browser
-def test_page_renders_in_headless_chromium(served_app):
+def test_page_renders_in_headless_chromium(served_app, chromium):
     """Open the app in Debian's Chromium, check that the views render and that unticking "average" re-renders."""
-    import shutil
-
-    sync_api = pytest.importorskip("playwright.sync_api")
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    if not __import__("os").path.exists(chromium):
-        pytest.skip("Chromium is not installed (make browser)")
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=chromium,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1100})
-            external = []
-            page.on("request", lambda req: external.append(req.url) if "127.0.0.1" not in req.url else None)
-            page.goto(served_app, wait_until="load")  # not "networkidle": gr.State keeps a heartbeat open
-            page.wait_for_selector(".js-plotly-plot .scatterlayer .trace", timeout=20_000)
-            assert page.locator(".js-plotly-plot .scatterlayer .trace").count() == 17 + 1
-            assert page.get_by_text("average of 5 repetitions").count() >= 1
-            page.screenshot(path=str(ARTIFACTS / "trials_tab.png"), full_page=True)
-            page.get_by_label("Average of all repetitions").uncheck()
-            page.get_by_text("single trial, repetition 0").first.wait_for(timeout=20_000)
-            page.wait_for_function(
-                "document.querySelectorAll('.js-plotly-plot .scatterlayer .trace').length === 19", timeout=20_000
-            )
-            page.screenshot(path=str(ARTIFACTS / "trials_tab_single.png"), full_page=True)
-        finally:
-            browser.close()
+    page = chromium.new_page(viewport={"width": 1280, "height": 1100})
+    external = []
+    page.on("request", lambda req: external.append(req.url) if "127.0.0.1" not in req.url else None)
+    page.goto(served_app, wait_until="load")  # not "networkidle": gr.State keeps a heartbeat open
+    page.wait_for_selector(".js-plotly-plot .scatterlayer .trace", timeout=20_000)
+    assert page.locator(".js-plotly-plot .scatterlayer .trace").count() == 17 + 1
+    assert page.get_by_text("average of 5 repetitions").count() >= 1
+    page.screenshot(path=str(ARTIFACTS / "trials_tab.png"), full_page=True)
+    page.get_by_label("Average of all repetitions").uncheck()
+    page.get_by_text("single trial, repetition 0").first.wait_for(timeout=20_000)
+    page.wait_for_function(
+        "document.querySelectorAll('.js-plotly-plot .scatterlayer .trace').length === 19", timeout=20_000
+    )
+    page.screenshot(path=str(ARTIFACTS / "trials_tab_single.png"), full_page=True)
     assert not [u for u in external if not u.startswith(("data:", "blob:"))], external
