@@ -83,6 +83,11 @@ def test_adapter_mode_round_trips(trained, few_trials, tmp_path):
     eeg = torch.from_numpy(trials.data[:3, 0].copy())
     with torch.no_grad():
         assert torch.allclose(model(eeg), loaded(eeg), atol=1e-5)
+    meta = tmp_path / "adapted" / "adapter.json"
+    for text in ("[]", '{"adapter": "lora"}'):
+        meta.write_text(text, encoding="utf-8")
+        with pytest.raises(ToolkitError, match=r"adapter\.json' must be an object whose 'adapter'"):
+            AdaptedEncoder.from_pretrained(tmp_path / "adapted")
 
 
 def test_subject_mode_changes_only_the_new_subjects_token(trained, few_trials):

@@ -243,6 +243,11 @@ class AdaptedEncoder(nn.Module):
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise ToolkitError(f"'{meta_path}' is not valid JSON ({err}).") from None
+        if not isinstance(meta, dict) or meta.get("adapter") not in ("channel", None):
+            raise ToolkitError(
+                f"'{meta_path}' must be an object whose 'adapter' is \"channel\" or null; save the adapted encoder "
+                "again."
+            )
         encoder = EEGEncoder.from_pretrained(directory / ENCODER_SUBDIR)
         adapter = None
         if meta.get("adapter") == "channel":
